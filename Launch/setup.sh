@@ -1,0 +1,35 @@
+# Sourced by the Launch scripts: installs what bc-train needs on Debian 12, skipping what is already there.
+set -euo pipefail
+
+export PATH="/opt/swift/usr/bin:$PATH"
+BC_VENV="${BC_VENV:-/opt/bc-train-venv}"
+
+ensure_system_packages() {
+    local missing=()
+    for package in pkg-config libopenmpi-dev openmpi-bin libhdf5-dev libpng-dev libdnnl-dev "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        echo "setup: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# The Python referee (TensorFlow/Keras), used only by tests and benchmarks, never to train or predict.
+ensure_python_referee() {
+    local stamp="$BC_VENV/.bc-train-requirements"
+    local requirements="tensorflow-cpu==2.21.0 tf-keras==2.21.0 h5py numpy pillow scikit-learn"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
+        echo "setup: creating the Python referee environment in $BC_VENV"
+        python3 -m venv "$BC_VENV"
+        "$BC_VENV/bin/pip" install -q --disable-pip-version-check $requirements
+        echo "$requirements" > "$stamp"
+    fi
+    export BC_PYTHON="$BC_VENV/bin/python"
+}
+
+# mpirun as root (containers, CI) needs explicit consent.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Ranks sharing a node should not spin-wait on each other's cores.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"

@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bc-train",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bc-train", targets: ["bc-train"]),
+        .executable(name: "bc-bench", targets: ["bc-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: a module map and a shim that re-exports the macros Swift cannot import.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        // C that Swift cannot express: signal handlers that only set a flag.
+        .target(name: "CSupport"),
+
+        .target(name: "Tensors"),
+        .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
+        .target(name: "Layers", dependencies: ["Tensors"]),
+        .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
+        .target(name: "Training", dependencies: ["Layers", "Cluster"]),
+
+        .executableTarget(name: "bc-train", dependencies: [
+            "Training", "OneDNN", "CSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "bc-bench", dependencies: [
+            "Layers", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "OneDNN", "Tensors", "CHDF5"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

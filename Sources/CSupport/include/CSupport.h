@@ -1,0 +1,10 @@
+#ifndef CSUPPORT_H
+#define CSUPPORT_H
+
+// Stop requests from signals: the handler only sets an atomic flag; the training loop reads it at step
+// boundaries (signal handlers cannot safely call Swift code).
+void csupport_install_stop_handlers(void);
+int csupport_stop_requested(void);   // the signal number that asked to stop, or 0
+void csupport_clear_stop_request(void);
+
+#endif

@@ -1,0 +1,61 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct MPIError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The MPI job this process belongs to. All calls come from one thread (the training loop), so MPI is
+/// initialised with FUNNELED support; errors are returned (not fatal inside MPI) and become Swift errors.
+public final class MPIWorld {
+    public let rank: Int
+    public let size: Int
+
+    /// The process's world. MPI can be initialised only once per process, so there is exactly one, made on first
+    /// use and finalised when the process exits. Without `mpirun` it is a world of one.
+    public static func shared() throws -> MPIWorld { try sharedWorld.get() }
+
+    private static let sharedWorld = Result { try MPIWorld() }
+
+    private init() throws {
+        var alreadyInitialized: Int32 = 0
+        MPI_Initialized(&alreadyInitialized)
+        if alreadyInitialized == 0 {
+            var provided: Int32 = 0
+            try Self.check(MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided), "MPI_Init_thread")
+            guard provided >= cmpi_thread_funneled() else {
+                throw MPIError(description: "MPI granted thread level \(provided), bc-train needs MPI_THREAD_FUNNELED")
+            }
+            atexit { MPI_Finalize() }
+        }
+        MPI_Comm_set_errhandler(cmpi_comm_world(), cmpi_errors_return())
+        var rank: Int32 = 0, size: Int32 = 0
+        MPI_Comm_rank(cmpi_comm_world(), &rank)
+        MPI_Comm_size(cmpi_comm_world(), &size)
+        (self.rank, self.size) = (Int(rank), Int(size))
+    }
+
+    /// In-place elementwise sum over all ranks.
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+        guard size > 1 else { return }
+        try Self.check(MPI_Allreduce(cmpi_in_place(), values.baseAddress, Int32(values.count), cmpi_float(), cmpi_sum(),
+                                     cmpi_comm_world()), "MPI_Allreduce(sum) of \(values.count) floats")
+    }
+
+    /// In-place copy of rank `root`'s values to every rank.
+    public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int = 0) throws {
+        guard size > 1 else { return }
+        try Self.check(MPI_Bcast(values.baseAddress, Int32(values.count), cmpi_float(), Int32(root), cmpi_comm_world()),
+                       "MPI_Bcast of \(values.count) floats")
+    }
+
+    private static func check(_ code: Int32, _ call: String) throws {
+        guard code != cmpi_success() else { return }
+        var text = [CChar](repeating: 0, count: Int(cmpi_max_error_string()))
+        var length: Int32 = 0
+        MPI_Error_string(code, &text, &length)
+        throw MPIError(description: "\(call) failed: \(String(cString: text))")
+    }
+}

@@ -1,0 +1,59 @@
+import Tensors
+
+/// Keras Activation layer (relu, softmax on the last axis, linear).
+public final class Activation: SoftmaxOutputLayer {
+    /// The activation functions bc-train supports, by their Keras names.
+    public enum Function: String, Sendable {
+        case linear, relu, softmax
+
+        func apply(_ x: Tensor, backend: Backend) -> Tensor {
+            switch self {
+            case .linear: x
+            case .relu: backend.relu(x)
+            case .softmax: backend.softmax(x)
+            }
+        }
+
+        func backward(output: Tensor, outputGradient: Tensor, backend: Backend) -> Tensor {
+            switch self {
+            case .linear: outputGradient
+            case .relu: backend.reluBackward(output: output, outputGradient: outputGradient)
+            case .softmax: backend.softmaxBackward(output: output, outputGradient: outputGradient)
+            }
+        }
+    }
+
+    public let className = "Activation"
+    public let name: String
+    public var trainable = true
+    public let weights: [Weight] = []
+    public let function: Function
+    private var savedOutput: Tensor?
+
+    public init(_ function: Function, name: String) { (self.function, self.name) = (function, name) }
+
+    public var config: [String: JSON] { baseConfig().merging(["activation": .string(function.rawValue)]) { $1 } }
+    public var endsInSoftmax: Bool { function == .softmax }
+
+    public func build(inputShapes: [[Int]], initializer: inout WeightInitializer) throws -> [Int] {
+        guard inputShapes.count == 1 else { throw LayerError(layer: name, "expects 1 input, got \(inputShapes.count)") }
+        return inputShapes[0]
+    }
+
+    public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
+        let output = function.apply(inputs[0], backend: context.backend)
+        if context.training { savedOutput = output }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
+        guard let output = savedOutput else { preconditionFailure("\(name): backward without forward") }
+        savedOutput = nil
+        return [function.backward(output: output, outputGradient: outputGradient, backend: context.backend)]
+    }
+
+    public func backward(logitGradient: Tensor, context: RunContext) -> [Tensor] {
+        savedOutput = nil
+        return [logitGradient]
+    }
+}

@@ -1,0 +1,166 @@
+import Tensors
+
+/// A Keras functional model: layers connected by inbound edges, run in topological (construction) order.
+/// Forward keeps each activation only until its last consumer has run; layers keep what their backward needs.
+/// Backward runs in reverse order and sums gradients where a tensor feeds several layers (shortcuts, concats).
+public final class Graph {
+    public struct Node {
+        public let layer: Layer
+        /// Indices of the nodes feeding this one, in call order (Keras' `inbound_nodes`).
+        public let inputs: [Int]
+        /// Output shape without the batch axis.
+        public let outputShape: [Int]
+    }
+
+    public let name: String
+    public let nodes: [Node]
+    /// Number of consumers of each node's output (the graph output counts as one).
+    private let consumerCounts: [Int]
+
+    init(name: String, nodes: [Node]) {
+        self.name = name
+        self.nodes = nodes
+        var counts = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for input in node.inputs { counts[input] += 1 } }
+        counts[nodes.count - 1] += 1
+        consumerCounts = counts
+    }
+
+    public var inputShape: [Int] { nodes[0].outputShape }
+    public var outputShape: [Int] { nodes[nodes.count - 1].outputShape }
+    public var layers: [Layer] { nodes.map(\.layer) }
+    public var outputLayer: Layer { nodes[nodes.count - 1].layer }
+
+    public func layer(named name: String) -> Layer? { nodes.first { $0.layer.name == name }?.layer }
+
+    /// Every weight, layer by layer in construction order, with its "layer/weight" path.
+    public var namedWeights: [(path: String, weight: Weight)] {
+        nodes.flatMap { node in node.layer.weights.map { ("\(node.layer.name)/\($0.name)", $0) } }
+    }
+
+    /// The weights an optimizer updates: trainable variables of layers whose `trainable` is set.
+    public var trainableWeights: [(path: String, weight: Weight)] {
+        nodes.flatMap { node in
+            node.layer.trainable ? node.layer.weights.filter(\.isTrainableVariable).map { ("\(node.layer.name)/\($0.name)", $0) } : []
+        }
+    }
+
+    public var parameterCount: Int { namedWeights.reduce(0) { $0 + $1.weight.value.count } }
+
+    /// Runs the model on a batch. Throws if the batch does not have the model's input shape.
+    public func forward(_ input: Tensor, context: RunContext) throws -> Tensor {
+        guard Array(input.shape.dropFirst()) == inputShape, input.rank == inputShape.count + 1 else {
+            throw LayerError(layer: nodes[0].layer.name,
+                             "model '\(name)' expects batches of shape [batch] + \(inputShape), got \(input.shape)")
+        }
+        var values = [Tensor?](repeating: nil, count: nodes.count)
+        var remaining = consumerCounts
+        values[0] = input
+        for index in 1..<nodes.count {
+            let node = nodes[index]
+            values[index] = node.layer.forward(node.inputs.map { values[$0]! }, context: context)
+            for input in node.inputs {
+                remaining[input] -= 1
+                if remaining[input] == 0 { values[input] = nil }
+            }
+        }
+        return values[nodes.count - 1]!
+    }
+
+    /// Back-propagates dLoss/dOutput through the last training forward pass, filling every weight's gradient.
+    /// Returns dLoss/dInput.
+    @discardableResult
+    public func backward(outputGradient: Tensor, context: RunContext) -> Tensor {
+        propagate(context: context) { $0.backward(outputGradient, context: context) }
+    }
+
+    /// Back-propagates from dLoss/dLogits of a softmax output layer (see `SoftmaxOutputLayer`).
+    @discardableResult
+    public func backward(logitGradient: Tensor, context: RunContext) -> Tensor {
+        guard let output = outputLayer as? SoftmaxOutputLayer, output.endsInSoftmax else {
+            preconditionFailure("model '\(name)': backward from logits needs a softmax output layer")
+        }
+        return propagate(context: context) { _ in output.backward(logitGradient: logitGradient, context: context) }
+    }
+
+    /// Runs backward from the output layer (through `outputBackward`) to the input.
+    private func propagate(context: RunContext, outputBackward: (Layer) -> [Tensor]) -> Tensor {
+        var gradients = [Tensor?](repeating: nil, count: nodes.count)
+        for index in stride(from: nodes.count - 1, through: 1, by: -1) {
+            let node = nodes[index]
+            let inputGradients: [Tensor]
+            if index == nodes.count - 1 {
+                inputGradients = outputBackward(node.layer)
+            } else {
+                guard let outputGradient = gradients[index] else { continue }  // does not reach the output
+                gradients[index] = nil
+                inputGradients = node.layer.backward(outputGradient, context: context)
+            }
+            for (input, inputGradient) in zip(node.inputs, inputGradients) {
+                gradients[input] = gradients[input].map { context.backend.add([$0, inputGradient]) } ?? inputGradient
+            }
+        }
+        return gradients[0]!
+    }
+}
+
+/// A tensor being defined while a graph is built: Keras' symbolic `KerasTensor`.
+public struct SymbolicTensor {
+    let builder: GraphBuilder
+    let node: Int
+    /// Shape without the batch axis.
+    public var shape: [Int] { builder.nodes[node].outputShape }
+}
+
+/// Builds a `Graph` the way Keras' functional API does: `x = try Conv2D(64, kernelSize: 3, name: "c")(x)`.
+public final class GraphBuilder {
+    fileprivate(set) var nodes: [Graph.Node] = []
+    private var initializer: WeightInitializer
+    private var names: Set<String> = []
+
+    /// `seed` makes weight initialisation reproducible.
+    public init(seed: UInt64 = 0) { initializer = WeightInitializer(seed: seed) }
+
+    public func input(shape: [Int], name: String = "input_1") throws -> SymbolicTensor {
+        guard nodes.isEmpty else { throw LayerError(layer: name, "a graph has exactly one input") }
+        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {
+            throw LayerError(layer: name, "input shape must have positive dimensions, got \(shape)")
+        }
+        return try append(InputLayer(shape: shape, name: name), inputs: [])
+    }
+
+    func append(_ layer: Layer, inputs: [SymbolicTensor]) throws -> SymbolicTensor {
+        guard !names.contains(layer.name) else { throw LayerError(layer: layer.name, "duplicate layer name") }
+        guard !layer.name.isEmpty, !layer.name.contains("/") else {
+            throw LayerError(layer: layer.name, "layer names must be non-empty and contain no '/' (Keras 3 refuses them)")
+        }
+        guard inputs.allSatisfy({ $0.builder === self }) else {
+            throw LayerError(layer: layer.name, "inputs come from another graph")
+        }
+        let shape = try layer.build(inputShapes: inputs.map(\.shape), initializer: &initializer)
+        names.insert(layer.name)
+        nodes.append(Graph.Node(layer: layer, inputs: inputs.map(\.node), outputShape: shape))
+        return SymbolicTensor(builder: self, node: nodes.count - 1)
+    }
+
+    /// The finished model. `output` must be the last tensor defined (layers after it would never run).
+    public func build(output: SymbolicTensor, name: String) throws -> Graph {
+        guard output.builder === self, output.node == nodes.count - 1 else {
+            throw LayerError(layer: nodes[output.node].layer.name, "the model output must be the last layer added")
+        }
+        return Graph(name: name, nodes: nodes)
+    }
+}
+
+extension Layer {
+    /// Applies the layer to a symbolic tensor, building its weights for that input's shape.
+    public func callAsFunction(_ input: SymbolicTensor) throws -> SymbolicTensor {
+        try input.builder.append(self, inputs: [input])
+    }
+
+    /// Applies a merge layer (Add, Concatenate) to several tensors, in call order.
+    public func callAsFunction(_ inputs: [SymbolicTensor]) throws -> SymbolicTensor {
+        guard let first = inputs.first else { throw LayerError(layer: name, "called with no inputs") }
+        return try first.builder.append(self, inputs: inputs)
+    }
+}

@@ -1,0 +1,69 @@
+import CDNNL
+import Tensors
+
+/// Memory descriptors for the plain layouts tensors use. oneDNN dims are always logical
+/// ((N, C, H, W) for activations, (O, I, H, W) for weights); the format tag says how they lie in memory.
+enum MemoryDescriptor {
+    /// fp32 with the given logical dims and memory order.
+    static func plain(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag),
+              "memory descriptor for dims \(dims)")
+        return md
+    }
+
+    /// An NHWC activation (N, H, W, C) or a 2-D (N, C) one.
+    static func activation(_ shape: [Int]) -> dnnl_memory_desc_t {
+        switch shape.count {
+        case 4: return plain([shape[0], shape[3], shape[1], shape[2]], dnnl_nhwc)
+        case 2: return plain(shape, dnnl_nc)
+        default: fatalError("oneDNN backend: activations are NHWC or (N, C), got shape \(shape)")
+        }
+    }
+
+    /// Any tensor as (rows, last axis): for operations on the last axis whatever the rank.
+    static func rows(_ shape: [Int]) -> dnnl_memory_desc_t {
+        let width = shape.last ?? 1
+        return plain([shape.reduce(1, *) / max(width, 1), width], dnnl_nc)
+    }
+
+    /// Any tensor as one flat vector: for elementwise operations.
+    static func flat(_ count: Int) -> dnnl_memory_desc_t { plain([count], dnnl_x) }
+
+    /// A Keras Conv2D kernel (KH, KW, I, O).
+    static func convolutionKernel(_ shape: [Int]) -> dnnl_memory_desc_t {
+        precondition(shape.count == 4, "conv kernels are HWIO, got shape \(shape)")
+        return plain([shape[3], shape[2], shape[0], shape[1]], dnnl_hwio)
+    }
+
+    /// A Keras Dense kernel (in, out).
+    static func denseKernel(_ shape: [Int]) -> dnnl_memory_desc_t {
+        precondition(shape.count == 2, "dense kernels are (in, out), got shape \(shape)")
+        return plain([shape[1], shape[0]], dnnl_io)
+    }
+
+    /// The region `dims` at `offsets` (both logical) inside `parent`, addressed through the parent's buffer.
+    static func region(of parent: dnnl_memory_desc_t, dims: [Int], offsets: [Int]) -> dnnl_memory_desc_t {
+        var parent = parent
+        var md = dnnl_memory_desc_t()
+        check(dnnl_memory_desc_init_submemory(&md, &parent, dims.map(Int64.init), offsets.map(Int64.init)),
+              "sub-memory \(dims) at \(offsets)")
+        return md
+    }
+
+    /// The empty descriptor, which disables an optional argument such as a bias.
+    static var none: dnnl_memory_desc_t { dnnl_memory_desc_t() }
+}
+
+extension WindowGeometry {
+    var dnnlKernel: [Int64] { [Int64(kernelHeight), Int64(kernelWidth)] }
+    var dnnlStrides: [Int64] { [Int64(strideHeight), Int64(strideWidth)] }
+    var dnnlPaddingBefore: [Int64] { [Int64(padding.top), Int64(padding.left)] }
+    var dnnlPaddingAfter: [Int64] { [Int64(padding.bottom), Int64(padding.right)] }
+
+    /// The NHWC output shape of a window sliding over `input` (N, H, W, C), with `channels` output channels.
+    func outputShape(_ input: [Int], channels: Int) -> [Int] {
+        precondition(input.count == 4, "windowed operations take NHWC input, got shape \(input)")
+        return [input[0], outputHeight(input[1]), outputWidth(input[2]), channels]
+    }
+}

@@ -1,0 +1,200 @@
+import CDNNL
+import Tensors
+
+/// The fast `Backend`: oneDNN fp32 primitives on the CPU, reading and writing plain row-major tensors
+/// (NHWC activations, HWIO conv kernels, (in, out) dense kernels) so layers exchange tensors without reorders.
+///
+/// Each distinct (operation, shapes, parameters) gets its primitive created once and cached; memory objects
+/// are created per call around the tensors' own buffers. Not thread-safe: use one backend per thread.
+public final class OneDNNBackend: Backend {
+    public let name = "onednn"
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    private var primitives: [PrimitiveKey: Primitive] = [:]
+
+    public init(threads: Int) {
+        precondition(threads > 0, "thread count must be positive, got \(threads)")
+        // Debian's libdnnl runs on OpenMP; primitives size their parallel regions from this setting.
+        omp_set_num_threads(Int32(threads))
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine")
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "creating a stream")
+        self.engine = engine!
+        self.stream = stream!
+    }
+
+    deinit {
+        primitives.removeAll()
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+
+    /// How many primitives have been created so far (each distinct operation and shape creates one).
+    public var cachedPrimitiveCount: Int { primitives.count }
+
+    /// The cached primitive for `key`, created from the descriptor `makeDescriptor` returns on first use.
+    func primitive(_ key: PrimitiveKey, _ makeDescriptor: () -> PrimitiveDescriptor) -> Primitive {
+        if let cached = primitives[key] { return cached }
+        let created = Primitive(makeDescriptor(), context: "\(key)")
+        primitives[key] = created
+        return created
+    }
+
+    /// A primitive descriptor for the operation descriptor `operation` (a `dnnl_*_desc_t`).
+    /// Backward operations pass the matching forward descriptor as `hint`; the result owns it.
+    func describe<Operation>(_ operation: inout Operation, hint: dnnl_primitive_desc_t? = nil,
+                             _ context: @autoclosure () -> String) -> PrimitiveDescriptor {
+        var descriptor: dnnl_primitive_desc_t?
+        let status = withUnsafePointer(to: &operation) {
+            dnnl_primitive_desc_create(&descriptor, $0, nil, engine, hint)
+        }
+        check(status, context())
+        return PrimitiveDescriptor(handle: descriptor!, hint: hint)
+    }
+
+    /// Runs `primitive`. `inputs` are read in place; each entry of `outputs` becomes a new tensor of that shape,
+    /// zero-filled first when the primitive writes only part of it. `libraryMemory` passes memory oneDNN allocated
+    /// (e.g. a pooling workspace).
+    func execute(_ primitive: Primitive, inputs: [Int32: Tensor], outputs: [Int32: [Int]],
+                 zeroFilledOutputs: Bool = false, libraryMemory: [Int32: Memory] = [:]) -> [Int32: Tensor] {
+        var results: [Int32: Tensor] = [:]
+        var memories: [Memory] = []
+        for (argument, tensor) in inputs {
+            memories.append(Memory(primitive, argument, tensor: tensor, engine: engine))
+        }
+        for (argument, shape) in outputs {
+            var tensor = zeroFilledOutputs ? Tensor(zeros: shape) : Tensor(uninitializedShape: shape)
+            memories.append(Memory(primitive, argument, writing: &tensor, engine: engine))
+            results[argument] = tensor
+        }
+        var arguments = memories.map { dnnl_exec_arg_t(arg: $0.argument, memory: $0.handle) }
+        arguments += libraryMemory.map { dnnl_exec_arg_t(arg: $0.key, memory: $0.value.handle) }
+        // Keep the memory objects, and the input buffers they point into, alive until execution has finished.
+        withExtendedLifetime((memories, inputs)) {
+            check(dnnl_primitive_execute(primitive.handle, stream, Int32(arguments.count), arguments),
+                  primitive.context)
+            check(dnnl_stream_wait(stream), primitive.context)
+        }
+        return results
+    }
+}
+
+/// Identifies a cached primitive: the operation with its scalar parameters, the tensor shapes, the window.
+struct PrimitiveKey: Hashable, CustomStringConvertible {
+    enum Operation: Hashable {
+        case convolutionForward(withBias: Bool), convolutionBackwardData, convolutionBackwardWeights(withBias: Bool)
+        case batchNormTraining(epsilon: Float), batchNormInference(epsilon: Float), batchNormBackward(epsilon: Float)
+        case poolingForward(PoolKind, training: Bool), poolingBackward(PoolKind)
+        case globalAveragePool, globalAveragePoolBackward
+        case copyIntoPadded(Padding2D), copyOutOfPadded(Padding2D), copyOutOfChannels(offset: Int)
+        case relu, reluBackward, softmax, softmaxBackward, sum, concat
+        case innerProductForward(withBias: Bool), innerProductBackwardData, innerProductBackwardWeights(withBias: Bool)
+    }
+
+    let operation: Operation
+    let shapes: [[Int]]
+    var geometry: WindowGeometry? = nil
+
+    var description: String {
+        "\(operation) on shapes \(shapes)" + (geometry.map { " with \($0)" } ?? "")
+    }
+}
+
+/// A primitive descriptor handle plus the forward descriptor it was hinted with, which must outlive it.
+struct PrimitiveDescriptor {
+    let handle: dnnl_primitive_desc_t
+    let hint: dnnl_primitive_desc_t?
+    /// Arguments that address a region of a larger tensor rather than a whole one.
+    var regionArguments: Set<Int32> = []
+}
+
+/// A created primitive with its descriptor; destroys both when evicted from the cache.
+final class Primitive {
+    let descriptor: PrimitiveDescriptor
+    let handle: dnnl_primitive_t
+    /// The cache key's description, for error messages.
+    let context: String
+
+    init(_ descriptor: PrimitiveDescriptor, context: String) {
+        var primitive: dnnl_primitive_t?
+        check(dnnl_primitive_create(&primitive, descriptor.handle), context)
+        (self.descriptor, self.handle, self.context) = (descriptor, primitive!, context)
+    }
+
+    deinit {
+        dnnl_primitive_destroy(handle)
+        dnnl_primitive_desc_destroy(descriptor.handle)
+        if let hint = descriptor.hint { dnnl_primitive_desc_destroy(hint) }
+    }
+
+    /// The memory descriptor the primitive expects for an execution argument such as `DNNL_ARG_SRC`.
+    func memoryDescriptor(_ argument: Int32) -> dnnl_memory_desc_t {
+        guard let md = dnnl_primitive_desc_query_md(descriptor.handle, dnnl_query_exec_arg_md, argument),
+              md.pointee.ndims > 0 else {
+            fatalError("oneDNN: \(context) takes no execution argument \(argument)")
+        }
+        return md.pointee
+    }
+}
+
+/// A oneDNN memory object bound to one execution argument; destroyed with the wrapper.
+final class Memory {
+    let argument: Int32
+    let handle: dnnl_memory_t
+
+    /// Wraps a tensor the primitive reads. oneDNN only reads through the pointer, and `execute` keeps the tensor
+    /// (and with it its storage) alive until the primitive has finished.
+    convenience init(_ primitive: Primitive, _ argument: Int32, tensor: Tensor, engine: dnnl_engine_t) {
+        let pointer = tensor.withUnsafeBufferPointer { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        self.init(primitive, argument, pointer: pointer, elementCount: tensor.count, engine: engine)
+    }
+
+    /// Wraps a freshly created, uniquely owned tensor the primitive writes.
+    convenience init(_ primitive: Primitive, _ argument: Int32, writing tensor: inout Tensor, engine: dnnl_engine_t) {
+        let pointer = tensor.withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress!) }
+        self.init(primitive, argument, pointer: pointer, elementCount: tensor.count, engine: engine)
+    }
+
+    private init(_ primitive: Primitive, _ argument: Int32, pointer: UnsafeMutableRawPointer, elementCount: Int,
+                 engine: dnnl_engine_t) {
+        var md = primitive.memoryDescriptor(argument)
+        // A region's descriptor is built from this very tensor's shape, which the cache key holds; oneDNN
+        // reports no meaningful size for it.
+        let bytes = dnnl_memory_desc_get_size(&md)
+        let isRegion = primitive.descriptor.regionArguments.contains(argument)
+        guard isRegion || bytes == elementCount * MemoryLayout<Float>.stride else {
+            fatalError("oneDNN: \(primitive.context): argument \(argument) needs \(bytes) bytes, "
+                       + "the tensor has \(elementCount) floats")
+        }
+        var memory: dnnl_memory_t?
+        check(dnnl_memory_create(&memory, &md, engine, pointer), primitive.context)
+        (self.argument, self.handle) = (argument, memory!)
+    }
+
+    /// Memory oneDNN allocates itself, for a buffer no tensor holds (e.g. a pooling workspace).
+    init(allocatedFor primitive: Primitive, _ argument: Int32, engine: dnnl_engine_t) {
+        var md = primitive.memoryDescriptor(argument)
+        var memory: dnnl_memory_t?
+        check(dnnl_memory_create(&memory, &md, engine, cdnnl_memory_allocate()), primitive.context)
+        (self.argument, self.handle) = (argument, memory!)
+    }
+
+    deinit { dnnl_memory_destroy(handle) }
+}
+
+/// Stops on a failed oneDNN call: every failure here is a programming error (callers validate shapes).
+func check(_ status: dnnl_status_t, _ context: @autoclosure () -> String) {
+    guard status != dnnl_success else { return }
+    let name: String
+    switch status {
+    case dnnl_out_of_memory: name = "out_of_memory"
+    case dnnl_invalid_arguments: name = "invalid_arguments"
+    case dnnl_unimplemented: name = "unimplemented"
+    case dnnl_iterator_ends: name = "iterator_ends"
+    case dnnl_runtime_error: name = "runtime_error"
+    case dnnl_not_required: name = "not_required"
+    default: name = "status \(status.rawValue)"
+    }
+    fatalError("oneDNN failed with \(name): \(context())")
+}

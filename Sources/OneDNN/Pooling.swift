@@ -1,0 +1,99 @@
+import CDNNL
+import Tensors
+
+extension OneDNNBackend {
+    public func pool2D(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor {
+        let output = geometry.outputShape(x.shape, channels: x.shape[3])
+        let key = PrimitiveKey(operation: .poolingForward(kind, training: false), shapes: [x.shape], geometry: geometry)
+        let forward = primitive(key) {
+            poolingForwardDescriptor(x.shape, output, kind, geometry, dnnl_forward_inference, "\(key)")
+        }
+        return execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: output])[DNNL_ARG_DST]!
+    }
+
+    public func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind,
+                               geometry: WindowGeometry) -> Tensor {
+        let output = geometry.outputShape(x.shape, channels: x.shape[3])
+        precondition(outputGradient.shape == output, "pooling gradient \(outputGradient.shape), expected \(output)")
+        let key = PrimitiveKey(operation: .poolingBackward(kind), shapes: [x.shape], geometry: geometry)
+        let backward = primitive(key) {
+            var diffSrc = MemoryDescriptor.activation(x.shape), diffDst = MemoryDescriptor.activation(output)
+            var operation = dnnl_pooling_desc_t()
+            check(dnnl_pooling_backward_desc_init(
+                &operation, algorithm(kind), &diffSrc, &diffDst, geometry.dnnlStrides, geometry.dnnlKernel,
+                geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(key)")
+            let hint = poolingForwardDescriptor(x.shape, output, kind, geometry, dnnl_forward_training, "\(key)")
+            return describe(&operation, hint: hint.handle, "\(key)")
+        }
+        guard kind == .max else {
+            return execute(backward, inputs: [DNNL_ARG_DIFF_DST: outputGradient],
+                           outputs: [DNNL_ARG_DIFF_SRC: x.shape])[DNNL_ARG_DIFF_SRC]!
+        }
+        // Max pooling's backward needs the workspace (where each maximum was) of a training-mode forward pass.
+        // The protocol is stateless, so that forward pass is recomputed here from `x`.
+        let forwardKey = PrimitiveKey(operation: .poolingForward(kind, training: true), shapes: [x.shape],
+                                      geometry: geometry)
+        let forward = primitive(forwardKey) {
+            poolingForwardDescriptor(x.shape, output, kind, geometry, dnnl_forward_training, "\(forwardKey)")
+        }
+        let workspace = Memory(allocatedFor: forward, DNNL_ARG_WORKSPACE, engine: engine)
+        _ = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: output],
+                    libraryMemory: [DNNL_ARG_WORKSPACE: workspace])
+        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: outputGradient], outputs: [DNNL_ARG_DIFF_SRC: x.shape],
+                       libraryMemory: [DNNL_ARG_WORKSPACE: workspace])[DNNL_ARG_DIFF_SRC]!
+    }
+
+    /// An average pool whose window is the whole image; its (N, C, 1, 1) NHWC output is laid out as (N, C).
+    public func globalAveragePool(_ x: Tensor) -> Tensor {
+        let geometry = globalWindow(x.shape)
+        let output = geometry.outputShape(x.shape, channels: x.shape[3])
+        let key = PrimitiveKey(operation: .globalAveragePool, shapes: [x.shape])
+        let forward = primitive(key) {
+            poolingForwardDescriptor(x.shape, output, .average, geometry, dnnl_forward_inference, "\(key)")
+        }
+        return execute(forward, inputs: [DNNL_ARG_SRC: x],
+                       outputs: [DNNL_ARG_DST: [x.shape[0], x.shape[3]]])[DNNL_ARG_DST]!
+    }
+
+    public func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int]) -> Tensor {
+        let geometry = globalWindow(inputShape)
+        let output = geometry.outputShape(inputShape, channels: inputShape[3])
+        precondition(outputGradient.shape == [inputShape[0], inputShape[3]],
+                     "global pool gradient \(outputGradient.shape) vs input \(inputShape)")
+        let key = PrimitiveKey(operation: .globalAveragePoolBackward, shapes: [inputShape])
+        let backward = primitive(key) {
+            var diffSrc = MemoryDescriptor.activation(inputShape), diffDst = MemoryDescriptor.activation(output)
+            var operation = dnnl_pooling_desc_t()
+            check(dnnl_pooling_backward_desc_init(
+                &operation, algorithm(.average), &diffSrc, &diffDst, geometry.dnnlStrides, geometry.dnnlKernel,
+                geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(key)")
+            let hint = poolingForwardDescriptor(inputShape, output, .average, geometry, dnnl_forward_training, "\(key)")
+            return describe(&operation, hint: hint.handle, "\(key)")
+        }
+        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: outputGradient],
+                       outputs: [DNNL_ARG_DIFF_SRC: inputShape])[DNNL_ARG_DIFF_SRC]!
+    }
+
+    private func globalWindow(_ shape: [Int]) -> WindowGeometry {
+        precondition(shape.count == 4, "global average pooling takes NHWC input, got shape \(shape)")
+        return WindowGeometry(kernel: (shape[1], shape[2]), strides: (1, 1), padding: .zero)
+    }
+
+    /// TensorFlow semantics: max ignores padding (as minus infinity), average divides by the unpadded count.
+    private func algorithm(_ kind: PoolKind) -> dnnl_alg_kind_t {
+        switch kind {
+        case .max: return dnnl_pooling_max
+        case .average: return dnnl_pooling_avg_exclude_padding
+        }
+    }
+
+    private func poolingForwardDescriptor(_ input: [Int], _ output: [Int], _ kind: PoolKind, _ geometry: WindowGeometry,
+                                          _ propagation: dnnl_prop_kind_t, _ context: String) -> PrimitiveDescriptor {
+        var src = MemoryDescriptor.activation(input), dst = MemoryDescriptor.activation(output)
+        var operation = dnnl_pooling_desc_t()
+        check(dnnl_pooling_forward_desc_init(
+            &operation, propagation, algorithm(kind), &src, &dst, geometry.dnnlStrides, geometry.dnnlKernel,
+            geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), context)
+        return describe(&operation, context)
+    }
+}

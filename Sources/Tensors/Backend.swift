@@ -1,0 +1,83 @@
+/// The numerical operations layers are built from. Two implementations exist: `OneDNNBackend` (the fast path)
+/// and `ReferenceBackend` (plain Swift, the oracle the fast path is tested against).
+///
+/// Layouts: activations NHWC (rank 4) or (N, C) (rank 2); "channels" is always the last axis.
+/// Conv2D kernels HWIO, Dense kernels (in, out), as in Keras. Callers validate shapes; a backend
+/// treats a shape mismatch as a programming error.
+public protocol Backend: AnyObject {
+    var name: String { get }
+
+    // MARK: Convolution
+    /// 2-D cross-correlation (Keras Conv2D) of `x` (N,H,W,C) with `kernel` (KH,KW,C,O), plus `bias` (O).
+    func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry) -> Tensor
+    func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, geometry: WindowGeometry,
+                        withBias: Bool) -> ConvGradients
+
+    // MARK: Batch normalization (statistics over every axis but the last)
+    /// Normalises with the batch's mean and biased variance, which it returns.
+    func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput
+    func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                            epsilon: Float) -> Tensor
+    /// Gradients of `batchNormTraining` (the batch statistics depend on `x`).
+    func batchNormBackward(_ x: Tensor, outputGradient: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor,
+                           epsilon: Float) -> BatchNormGradients
+
+    // MARK: Pooling and padding
+    /// Max pooling treats padding as minus infinity; average pooling excludes padding from the count (TensorFlow).
+    func pool2D(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
+    func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
+    /// (N,H,W,C) -> (N,C)
+    func globalAveragePool(_ x: Tensor) -> Tensor
+    func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int]) -> Tensor
+    func zeroPad2D(_ x: Tensor, padding: Padding2D) -> Tensor
+    func zeroPad2DBackward(outputGradient: Tensor, padding: Padding2D) -> Tensor
+
+    // MARK: Elementwise
+    func relu(_ x: Tensor) -> Tensor
+    /// `output` is relu's result (positive exactly where the input was).
+    func reluBackward(output: Tensor, outputGradient: Tensor) -> Tensor
+    /// Softmax over the last axis.
+    func softmax(_ x: Tensor) -> Tensor
+    func softmaxBackward(output: Tensor, outputGradient: Tensor) -> Tensor
+    /// Sum of equally shaped tensors (Keras Add). Its backward passes the gradient to every input unchanged.
+    func add(_ inputs: [Tensor]) -> Tensor
+    /// Concatenation on the last axis (Keras Concatenate), in input order.
+    func concat(_ inputs: [Tensor]) -> Tensor
+    /// Splits a gradient on the last axis into pieces of the given widths.
+    func concatBackward(outputGradient: Tensor, channels: [Int]) -> [Tensor]
+
+    // MARK: Dense
+    /// `x` (N, in) times `kernel` (in, out) plus `bias` (out).
+    func dense(_ x: Tensor, kernel: Tensor, bias: Tensor?) -> Tensor
+    func denseBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, withBias: Bool) -> DenseGradients
+}
+
+public struct ConvGradients {
+    public var input: Tensor
+    public var kernel: Tensor
+    public var bias: Tensor?
+    public init(input: Tensor, kernel: Tensor, bias: Tensor?) {
+        (self.input, self.kernel, self.bias) = (input, kernel, bias)
+    }
+}
+
+public typealias DenseGradients = ConvGradients
+
+public struct BatchNormTrainingOutput {
+    public var output: Tensor
+    public var mean: Tensor
+    /// Biased (divide by count) batch variance, the one used for normalisation.
+    public var variance: Tensor
+    public init(output: Tensor, mean: Tensor, variance: Tensor) {
+        (self.output, self.mean, self.variance) = (output, mean, variance)
+    }
+}
+
+public struct BatchNormGradients {
+    public var input: Tensor
+    public var gamma: Tensor
+    public var beta: Tensor
+    public init(input: Tensor, gamma: Tensor, beta: Tensor) {
+        (self.input, self.gamma, self.beta) = (input, gamma, beta)
+    }
+}

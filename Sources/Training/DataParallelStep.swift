@@ -1,0 +1,57 @@
+import Cluster
+import Layers
+import Tensors
+
+/// One data-parallel training step, as every rank runs it: forward on this rank's part of the global batch,
+/// loss, backward, gradients summed over ranks (the loss is already divided by the global batch size, so the
+/// sum is the global mean gradient), then the same optimizer update on every rank.
+public final class DataParallelStep {
+    public let model: Graph
+    public let optimizer: Optimizer
+    public let loss: CategoricalCrossentropy
+    public let backend: Backend
+    public let world: MPIWorld
+
+    public init(model: Graph, optimizer: Optimizer, loss: CategoricalCrossentropy, backend: Backend, world: MPIWorld) {
+        (self.model, self.optimizer, self.loss, self.backend, self.world) = (model, optimizer, loss, backend, world)
+    }
+
+    /// Global batch loss and number of correctly classified samples, identical on every rank.
+    public struct Result {
+        public var loss: Float
+        public var correct: Int
+    }
+
+    public func run(images: Tensor, labels: [Int], sampleKeys: [UInt64], globalBatchSize: Int) throws -> Result {
+        let context = RunContext(backend: backend, training: true, sampleKeys: sampleKeys)
+        let probabilities = try model.forward(images, context: context)
+        model.backward(logitGradient: loss.logitGradient(probabilities: probabilities, labels: labels,
+                                                         globalBatchSize: globalBatchSize), context: context)
+        let weights = model.trainableWeights
+        var gradients = weights.map { $0.weight.gradient! }
+        try world.sum(&gradients)
+        for (entry, gradient) in zip(weights, gradients) { entry.weight.gradient = gradient }
+        optimizer.apply(to: weights)
+
+        var totals = [loss.loss(probabilities: probabilities, labels: labels, globalBatchSize: globalBatchSize),
+                      Float(correctCount(probabilities, labels))]
+        try totals.withUnsafeMutableBufferPointer { try world.sum($0) }
+        return Result(loss: totals[0], correct: Int(totals[1]))
+    }
+
+    /// Makes every rank start from rank 0's weights.
+    public func broadcastWeights() throws {
+        for (_, weight) in model.namedWeights { try weight.value.withUnsafeMutableBufferPointer { try world.broadcast($0) } }
+    }
+}
+
+/// Samples whose highest probability is at their label.
+public func correctCount(_ probabilities: Tensor, _ labels: [Int]) -> Int {
+    let classes = probabilities.shape[1]
+    return probabilities.withUnsafeBufferPointer { p in
+        labels.indices.filter { sample in
+            let row = p[(sample * classes)..<((sample + 1) * classes)]
+            return row.firstIndex(of: row.max()!)! - sample * classes == labels[sample]
+        }.count
+    }
+}
