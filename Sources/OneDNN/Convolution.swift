@@ -7,9 +7,11 @@ extension OneDNNBackend {
         let key = PrimitiveKey(operation: .convolutionForward(withBias: bias != nil), shapes: shapes.key,
                                geometry: geometry)
         let forward = primitive(key) { convolutionForwardDescriptor(shapes, withBias: bias != nil, "\(key)") }
-        var inputs = [DNNL_ARG_SRC: x, DNNL_ARG_WEIGHTS: kernel]
+        var inputs = [DNNL_ARG_SRC: x]
         inputs[DNNL_ARG_BIAS] = bias
-        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: shapes.output])[DNNL_ARG_DST]!
+        let weights = kernelInPrimitiveLayout(kernel, for: forward, key)
+        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: shapes.output],
+                       libraryMemory: [DNNL_ARG_WEIGHTS: weights])[DNNL_ARG_DST]!
     }
 
     public func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, geometry: WindowGeometry,
@@ -21,7 +23,7 @@ extension OneDNNBackend {
         let dataKey = PrimitiveKey(operation: .convolutionBackwardData, shapes: shapes.key, geometry: geometry)
         let backwardData = primitive(dataKey) {
             var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
-            var weights = MemoryDescriptor.convolutionKernel(shapes.kernel)
+            var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
             var operation = dnnl_convolution_desc_t()
             check(dnnl_convolution_backward_data_desc_init(
                 &operation, dnnl_convolution_direct, &src, &weights, &dst,
@@ -34,7 +36,7 @@ extension OneDNNBackend {
                                       geometry: geometry)
         let backwardWeights = primitive(weightsKey) {
             var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
-            var weights = MemoryDescriptor.convolutionKernel(shapes.kernel)
+            var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
             var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
             var operation = dnnl_convolution_desc_t()
             check(dnnl_convolution_backward_weights_desc_init(
@@ -44,20 +46,39 @@ extension OneDNNBackend {
             return describe(&operation, hint: hint, "\(weightsKey)")
         }
 
-        let inputGradient = execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: outputGradient, DNNL_ARG_WEIGHTS: kernel],
-                                    outputs: [DNNL_ARG_DIFF_SRC: shapes.input])
-        var weightGradientShapes = [DNNL_ARG_DIFF_WEIGHTS: shapes.kernel]
-        if withBias { weightGradientShapes[DNNL_ARG_DIFF_BIAS] = [shapes.kernel[3]] }
-        let weightGradients = execute(backwardWeights, inputs: [DNNL_ARG_SRC: x, DNNL_ARG_DIFF_DST: outputGradient],
-                                      outputs: weightGradientShapes)
-        return ConvGradients(input: inputGradient[DNNL_ARG_DIFF_SRC]!, kernel: weightGradients[DNNL_ARG_DIFF_WEIGHTS]!,
-                             bias: weightGradients[DNNL_ARG_DIFF_BIAS])
+        let inputGradient = execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: outputGradient],
+                                    outputs: [DNNL_ARG_DIFF_SRC: shapes.input],
+                                    libraryMemory: [DNNL_ARG_WEIGHTS: kernelInPrimitiveLayout(kernel, for: backwardData, dataKey)])
+        let blockedKernelGradient = Memory(allocatedFor: backwardWeights, DNNL_ARG_DIFF_WEIGHTS, engine: engine)
+        let biasGradient = execute(backwardWeights, inputs: [DNNL_ARG_SRC: x, DNNL_ARG_DIFF_DST: outputGradient],
+                                   outputs: withBias ? [DNNL_ARG_DIFF_BIAS: [shapes.kernel[3]]] : [:],
+                                   libraryMemory: [DNNL_ARG_DIFF_WEIGHTS: blockedKernelGradient])
+        let toHWIO = primitive(PrimitiveKey(operation: .kernelFromPrimitiveLayout, shapes: shapes.key, geometry: geometry)) {
+            reorder(from: backwardWeights.memoryDescriptor(DNNL_ARG_DIFF_WEIGHTS),
+                    to: MemoryDescriptor.convolutionKernel(shapes.kernel), "\(weightsKey): kernel gradient to HWIO")
+        }
+        let kernelGradient = execute(toHWIO, inputs: [:], outputs: [DNNL_ARG_TO: shapes.kernel],
+                                     libraryMemory: [DNNL_ARG_FROM: blockedKernelGradient])[DNNL_ARG_TO]!
+        return ConvGradients(input: inputGradient[DNNL_ARG_DIFF_SRC]!, kernel: kernelGradient,
+                             bias: biasGradient[DNNL_ARG_DIFF_BIAS])
+    }
+
+    /// The HWIO kernel copied into the layout `convolution` chose for its weights argument.
+    private func kernelInPrimitiveLayout(_ kernel: Tensor, for convolution: Primitive, _ key: PrimitiveKey) -> Memory {
+        let blocked = Memory(allocatedFor: convolution, DNNL_ARG_WEIGHTS, engine: engine)
+        let toBlocked = primitive(PrimitiveKey(operation: .kernelToPrimitiveLayout(key.operation), shapes: key.shapes,
+                                               geometry: key.geometry)) {
+            reorder(from: MemoryDescriptor.convolutionKernel(kernel.shape),
+                    to: convolution.memoryDescriptor(DNNL_ARG_WEIGHTS), "\(key): kernel from HWIO")
+        }
+        _ = execute(toBlocked, inputs: [DNNL_ARG_FROM: kernel], outputs: [:], libraryMemory: [DNNL_ARG_TO: blocked])
+        return blocked
     }
 
     private func convolutionForwardDescriptor(_ shapes: ConvolutionShapes, withBias: Bool,
                                               _ context: String) -> PrimitiveDescriptor {
         var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
-        var weights = MemoryDescriptor.convolutionKernel(shapes.kernel)
+        var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
         var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
         var operation = dnnl_convolution_desc_t()
         let g = shapes.geometry

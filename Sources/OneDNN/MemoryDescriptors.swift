@@ -36,6 +36,13 @@ enum MemoryDescriptor {
         return plain([shape[3], shape[2], shape[0], shape[1]], dnnl_hwio)
     }
 
+    /// A Conv2D kernel in whatever layout the primitive prefers (blocked, e.g. OIhw16i16o): the fast kernels
+    /// need it, so kernels are reordered to it from HWIO around each convolution.
+    static func convolutionKernelAnyLayout(_ shape: [Int]) -> dnnl_memory_desc_t {
+        precondition(shape.count == 4, "conv kernels are HWIO, got shape \(shape)")
+        return plain([shape[3], shape[2], shape[0], shape[1]], dnnl_format_tag_any)
+    }
+
     /// A Keras Dense kernel (in, out).
     static func denseKernel(_ shape: [Int]) -> dnnl_memory_desc_t {
         precondition(shape.count == 2, "dense kernels are (in, out), got shape \(shape)")

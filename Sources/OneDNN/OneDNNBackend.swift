@@ -84,6 +84,8 @@ public final class OneDNNBackend: Backend {
 struct PrimitiveKey: Hashable, CustomStringConvertible {
     enum Operation: Hashable {
         case convolutionForward(withBias: Bool), convolutionBackwardData, convolutionBackwardWeights(withBias: Bool)
+        indirect case kernelToPrimitiveLayout(Operation)
+        case kernelFromPrimitiveLayout
         case batchNormTraining(epsilon: Float), batchNormInference(epsilon: Float), batchNormBackward(epsilon: Float)
         case poolingForward(PoolKind, training: Bool), poolingBackward(PoolKind)
         case globalAveragePool, globalAveragePoolBackward

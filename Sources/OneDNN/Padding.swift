@@ -31,14 +31,14 @@ extension OneDNNBackend {
                        outputs: [DNNL_ARG_TO: unpadded])[DNNL_ARG_TO]!
     }
 
-    /// A copy between two descriptors of equal logical dims, one of which (`region`: `DNNL_ARG_FROM` or
-    /// `DNNL_ARG_TO`) is a region of a larger tensor.
-    func reorder(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, region: Int32,
+    /// A copy between two descriptors of equal logical dims (a layout change), one of which (`region`:
+    /// `DNNL_ARG_FROM` or `DNNL_ARG_TO`) may be a region of a larger tensor.
+    func reorder(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, region: Int32? = nil,
                  _ context: String) -> PrimitiveDescriptor {
         var source = source, destination = destination
         var descriptor: dnnl_primitive_desc_t?
         check(dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, nil), context)
-        return PrimitiveDescriptor(handle: descriptor!, hint: nil, regionArguments: [region])
+        return PrimitiveDescriptor(handle: descriptor!, hint: nil, regionArguments: region.map { [$0] } ?? [])
     }
 
     /// The unpadded region of a padded NHWC tensor.

@@ -113,10 +113,12 @@ struct TensorFlowPeer {
         let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let json = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "TensorFlow peer failed on \(shape) (exit \(process.terminationStatus)):\n\(errorText)")
+        guard process.terminationStatus == 0, let measurement = try? JSONDecoder().decode(Measurement.self, from: json)
+        else {
+            throw Failure(description: "TensorFlow peer failed on \(shape) (exit \(process.terminationStatus)):\n"
+                          + errorText + String(decoding: json, as: UTF8.self))
         }
-        return try JSONDecoder().decode(Measurement.self, from: json)
+        return measurement
     }
 }
 
