@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "Tensors"),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
         .target(name: "Layers", dependencies: ["Tensors"]),
+        .target(name: "Evaluation"),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: ["Layers", "Cluster"]),
 
@@ -37,6 +38,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "OneDNN", "Tensors", "CHDF5"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
     ],
     swiftLanguageModes: [.v5]
