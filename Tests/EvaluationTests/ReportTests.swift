@@ -1,0 +1,76 @@
+import Evaluation
+import Foundation
+import XCTest
+
+final class ReportTests: XCTestCase {
+    /// Two patients at 40X, one at 400X; class 1 (malignant) is positive.
+    let predictions = [
+        ImagePrediction(file: "a1.png", actual: 1, probabilities: [0.2, 0.8], patient: "P1", magnification: 40),
+        ImagePrediction(file: "a2.png", actual: 1, probabilities: [0.6, 0.4], patient: "P1", magnification: 40),
+        ImagePrediction(file: "b1.png", actual: 0, probabilities: [0.9, 0.1], patient: "P2", magnification: 40),
+        ImagePrediction(file: "b2.png", actual: 0, probabilities: [0.3, 0.7], patient: "P2", magnification: 40),
+        ImagePrediction(file: "c1.png", actual: 0, probabilities: [0.8, 0.2], patient: "P3", magnification: 400),
+        ImagePrediction(file: "unlabelled.png", actual: nil, probabilities: [0.5, 0.5]),
+    ]
+
+    func testReportCombinesTheMetricsConsistently() throws {
+        let report = EvaluationReport(predictions: predictions, classNames: ["benign", "malignant"], positiveClass: 1)
+        XCTAssertEqual(report.images, 5, "unlabelled predictions are not scored")
+        XCTAssertEqual(report.confusionMatrix, [[2, 1], [1, 1]])
+        XCTAssertEqual(report.accuracy, 3.0 / 5, accuracy: 1e-12)
+        XCTAssertEqual(report.classScores["malignant"]!.precision, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(report.classScores["malignant"]!.recall, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(report.classScores["malignant"]!.specificity, 2.0 / 3, accuracy: 1e-12)
+        // P1 1/2, P2 1/2, P3 1/1.
+        XCTAssertEqual(report.patientLevelAccuracy!, 2.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(report.patients, 3)
+        let direct = try ROCCurve(positive: [true, true, false, false, false], scores: [0.8, 0.4, 0.1, 0.7, 0.2])
+        XCTAssertEqual(report.auc!, direct.area, accuracy: 1e-12)
+        XCTAssertEqual(report.perMagnification["40X"]?.images, 4)
+        XCTAssertEqual(report.perMagnification["40X"]!.accuracy, 0.5, accuracy: 1e-12)
+        XCTAssertNil(report.perMagnification["400X"]?.auc, "one class only at 400X: AUC undefined")
+        XCTAssertEqual(report.perMagnification["400X"]?.accuracy, 1)
+
+        let stricter = EvaluationReport(predictions: predictions, classNames: ["benign", "malignant"], positiveClass: 1, threshold: 0.75)
+        XCTAssertEqual(stricter.confusionMatrix, [[3, 0], [1, 1]], "the threshold decides the label")
+
+        let json = try JSONSerialization.jsonObject(with: report.jsonData()) as! [String: Any]
+        XCTAssertEqual(json["images"] as? Int, 5)
+        XCTAssertNotNil(json["patient_level_accuracy"])
+    }
+
+    func testSingleClassReportSaysAUCIsUndefined() {
+        let benignOnly = predictions.filter { $0.actual == 0 }
+        let report = EvaluationReport(predictions: benignOnly, classNames: ["benign", "malignant"], positiveClass: 1)
+        XCTAssertNil(report.auc)
+        XCTAssertTrue(report.aucNote!.contains("both classes are needed"))
+        XCTAssertTrue(report.terminalTable.contains("undefined"))
+        XCTAssertNil(report.terminalTable.range(of: #"\bnan\b"#, options: [.regularExpression, .caseInsensitive]))
+    }
+
+    func testHTMLIsSelfContainedAndEscaped() throws {
+        var named = predictions
+        named[0].file = "<script>alert(1)</script>.png"
+        let history = try TrainingHistory(csv: "epoch,loss,accuracy,val_loss,val_accuracy\n1,0.7,0.5,0.69,0.55\n2,0.5,0.8,0.6,0.7\n",
+                                          source: "history.csv")
+        let report = EvaluationReport(predictions: named, classNames: ["benign", "malignant"], positiveClass: 1)
+        let html = report.html(title: "Test <run>", model: "best.h5", history: history)
+        XCTAssertFalse(html.contains("<script"))
+        XCTAssertTrue(html.contains("Test &lt;run&gt;"))
+        XCTAssertNil(html.range(of: #"(src|href)\s*="#, options: .regularExpression), "no external resources")
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 4, "ROC, confusion matrix, loss and accuracy curves")
+        XCTAssertTrue(html.contains("Per magnification"))
+    }
+
+    func testHistoryCSVErrorsNameTheFileAndLine() {
+        XCTAssertThrowsError(try TrainingHistory(csv: "epoch,loss\n1,0.5\n2\n", source: "run/history.csv")) { error in
+            XCTAssertTrue("\(error)".contains("run/history.csv: line 3"), "\(error)")
+        }
+        XCTAssertThrowsError(try TrainingHistory(csv: "epoch,loss\n1,abc\n", source: "h.csv")) { error in
+            XCTAssertTrue("\(error)".contains("'abc' is not a number"), "\(error)")
+        }
+        let history = try? TrainingHistory(csv: "epoch,loss\n1,0.5\n", source: "h.csv")
+        XCTAssertEqual(history?.values("loss"), [0.5])
+        XCTAssertEqual(try? TrainingHistory(csv: history!.csv, source: "again"), history)
+    }
+}
