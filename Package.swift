@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Tensors"]),
         .target(name: "Evaluation"),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
-        .target(name: "Training", dependencies: ["Layers", "Cluster"]),
+        .target(name: "Training", dependencies: ["Layers", "Cluster", "Evaluation"]),
 
         .executableTarget(name: "bc-train", dependencies: [
             "Training", "OneDNN", "CSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
