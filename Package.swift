@@ -18,11 +18,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // C that Swift cannot express: signal handlers that only set a flag.
-        .target(name: "CSupport"),
+        .target(name: "CSupport", dependencies: ["CPNG"]),
 
         .target(name: "Tensors"),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
         .target(name: "Layers", dependencies: ["Tensors"]),
+        .target(name: "Images", dependencies: ["Tensors", "CSupport"]),
+        .target(name: "Datasets", dependencies: ["Images", "Tensors"]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: ["Layers", "Cluster"]),
 
@@ -37,6 +39,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "OneDNN", "Tensors", "CHDF5"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
     ],
     swiftLanguageModes: [.v5]
