@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "bc-train", targets: ["bc-train"]),
         .executable(name: "bc-bench", targets: ["bc-bench"]),
+        .executable(name: "bc-bench-images", targets: ["bc-bench-images"]),
+        .executable(name: "bc-data", targets: ["bc-data"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +35,12 @@ let package = Package(
         ]),
         .executableTarget(name: "bc-bench", dependencies: [
             "Layers", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "bc-bench-images", dependencies: [
+            "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "bc-data", dependencies: [
+            "Datasets", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),

@@ -1,1 +1,0 @@
-// Datasets, splits, loader.

@@ -1,1 +1,0 @@
-// Image decoding, resizing, preprocessing, augmentation.
