@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "bc-train", targets: ["bc-train"]),
         .executable(name: "bc-bench", targets: ["bc-bench"]),
+        .executable(name: "bc-bench-images", targets: ["bc-bench-images"]),
+        .executable(name: "bc-data", targets: ["bc-data"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -18,12 +20,14 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // C that Swift cannot express: signal handlers that only set a flag.
-        .target(name: "CSupport"),
+        .target(name: "CSupport", dependencies: ["CPNG"]),
 
         .target(name: "Tensors"),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
         .target(name: "Layers", dependencies: ["Tensors"]),
         .target(name: "Evaluation"),
+        .target(name: "Images", dependencies: ["Tensors", "CSupport"]),
+        .target(name: "Datasets", dependencies: ["Images", "Tensors"]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: ["Layers", "Cluster", "Evaluation"]),
 
@@ -33,12 +37,20 @@ let package = Package(
         .executableTarget(name: "bc-bench", dependencies: [
             "Layers", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "bc-bench-images", dependencies: [
+            "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "bc-data", dependencies: [
+            "Datasets", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "OneDNN", "Tensors", "CHDF5"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
     ],
     swiftLanguageModes: [.v5]

@@ -7,4 +7,6 @@ void csupport_install_stop_handlers(void);
 int csupport_stop_requested(void);   // the signal number that asked to stop, or 0
 void csupport_clear_stop_request(void);
 
+#include "png_codec.h"
+
 #endif
