@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "Tensors"),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
         .target(name: "Layers", dependencies: ["Tensors"]),
+        .target(name: "Models", dependencies: ["Layers"]),
+        .target(name: "KerasHDF5", dependencies: ["Models", "Layers", "CHDF5"]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: ["Layers", "Cluster"]),
 
@@ -37,6 +39,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "OneDNN", "Tensors", "CHDF5"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "OneDNN"]),
+        .testTarget(name: "KerasHDF5Tests", dependencies: ["KerasHDF5", "Models", "OneDNN"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
     ],
     swiftLanguageModes: [.v5]

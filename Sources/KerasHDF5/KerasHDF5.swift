@@ -1,0 +1,1 @@
+// Keras HDF5 files.
