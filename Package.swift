@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "bc-train", targets: ["bc-train"]),
         .executable(name: "bc-bench", targets: ["bc-bench"]),
+        .executable(name: "bc-inspect", targets: ["bc-inspect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +34,9 @@ let package = Package(
         ]),
         .executableTarget(name: "bc-bench", dependencies: [
             "Layers", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "bc-inspect", dependencies: [
+            "KerasHDF5", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),

@@ -1,1 +1,0 @@
-// Keras HDF5 files.

@@ -1,1 +1,0 @@
-// Keras applications architectures.
