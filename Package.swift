@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "bc-bench", targets: ["bc-bench"]),
         .executable(name: "bc-bench-images", targets: ["bc-bench-images"]),
         .executable(name: "bc-data", targets: ["bc-data"]),
+        .executable(name: "bc-inspect", targets: ["bc-inspect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,8 @@ let package = Package(
         .target(name: "Evaluation"),
         .target(name: "Images", dependencies: ["Tensors", "CSupport"]),
         .target(name: "Datasets", dependencies: ["Images", "Tensors"]),
+        .target(name: "Models", dependencies: ["Layers"]),
+        .target(name: "KerasHDF5", dependencies: ["Models", "Layers", "CHDF5"]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: ["Layers", "Cluster", "Evaluation"]),
 
@@ -42,6 +45,8 @@ let package = Package(
         ]),
         .executableTarget(name: "bc-data", dependencies: [
             "Datasets", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .executableTarget(name: "bc-inspect", dependencies: [
+            "KerasHDF5", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),
@@ -51,6 +56,8 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "OneDNN"]),
+        .testTarget(name: "KerasHDF5Tests", dependencies: ["KerasHDF5", "Models", "OneDNN"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
     ],
     swiftLanguageModes: [.v5]

@@ -15,3 +15,7 @@ static inline unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned chdf5_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline hid_t chdf5_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t chdf5_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t chdf5_native_uint64(void) { return H5T_NATIVE_UINT64; }
+static inline hid_t chdf5_std_u64le(void) { return H5T_STD_U64LE; }
+static inline hid_t chdf5_s_all(void) { return H5S_ALL; }
+static inline hid_t chdf5_error_default(void) { return H5E_DEFAULT; }
