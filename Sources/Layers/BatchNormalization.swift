@@ -74,7 +74,7 @@ public final class BatchNormalization: Layer {
         guard let savedState = saved else { preconditionFailure("\(name): backward without training forward") }
         saved = nil
         guard case .batchStatistics(let input, let mean, let variance) = savedState else {
-            return [frozenInputGradient(outputGradient)]
+            return [frozenInputGradient(outputGradient, backend: context.backend)]
         }
         let gradients = context.backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma,
                                                           mean: mean, variance: variance, epsilon: epsilon)
@@ -83,14 +83,12 @@ public final class BatchNormalization: Layer {
         return [gradients.input]
     }
 
-    /// dy * gamma / sqrt(moving_variance + epsilon), per channel.
-    private func frozenInputGradient(_ outputGradient: Tensor) -> Tensor {
-        let factors = zip(gamma.scalars, weight("moving_variance").value.scalars).map { $0 / ($1 + epsilon).squareRoot() }
-        var gradient = outputGradient
-        gradient.withUnsafeMutableBufferPointer { values in
-            for i in values.indices { values[i] *= factors[i % factors.count] }
-        }
-        return gradient
+    /// dy * gamma / sqrt(moving_variance + epsilon), per channel: the frozen layer's own affine map without its
+    /// offsets (mean and beta zero), which the backend applies in whatever layout `dy` is in.
+    private func frozenInputGradient(_ outputGradient: Tensor, backend: Backend) -> Tensor {
+        let zeros = Tensor(zeros: [channels])
+        return backend.batchNormInference(outputGradient, gamma: gamma, beta: zeros, mean: zeros,
+                                          variance: weight("moving_variance").value, epsilon: epsilon)
     }
 
     private func moved(_ moving: Tensor, toward batch: Tensor) -> Tensor {

@@ -29,6 +29,7 @@ public final class Dropout: Layer {
         precondition(context.sampleKeys.count == batch,
                      "\(name): \(context.sampleKeys.count) sample keys for a batch of \(batch)")
         let keep = 1 / (1 - rate), layerSeed = stableHash(name)
+        // Drawn in row-major order, so a sample's mask does not depend on the layout `x` arrives in.
         var mask = Tensor(uninitializedShape: x.shape)
         mask.withUnsafeMutableBufferPointer { values in
             for sample in 0..<batch {
@@ -36,21 +37,14 @@ public final class Dropout: Layer {
                 for i in 0..<perSample { values[sample * perSample + i] = generator.nextUnitFloat() < rate ? 0 : keep }
             }
         }
-        savedMask = mask
-        return multiplied(x, mask)
+        let layoutMask = mask.converted(to: x.layout)
+        savedMask = layoutMask
+        return x.multiplied(elementwiseBy: layoutMask)
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         guard let mask = savedMask else { return [outputGradient] }  // rate 0: identity
         savedMask = nil
-        return [multiplied(outputGradient, mask)]
-    }
-
-    private func multiplied(_ x: Tensor, _ mask: Tensor) -> Tensor {
-        var product = x
-        product.withUnsafeMutableBufferPointer { values in
-            mask.withUnsafeBufferPointer { factors in for i in values.indices { values[i] *= factors[i] } }
-        }
-        return product
+        return [outputGradient.multiplied(elementwiseBy: mask)]
     }
 }

@@ -47,7 +47,8 @@ public final class Graph {
 
     public var parameterCount: Int { namedWeights.reduce(0) { $0 + $1.weight.value.count } }
 
-    /// Runs the model on a batch. Throws if the batch does not have the model's input shape.
+    /// Runs the model on a batch and returns its output in the plain layout. Throws if the batch does not have
+    /// the model's input shape.
     public func forward(_ input: Tensor, context: RunContext) throws -> Tensor {
         guard Array(input.shape.dropFirst()) == inputShape, input.rank == inputShape.count + 1 else {
             throw LayerError(layer: nodes[0].layer.name,
@@ -64,7 +65,7 @@ public final class Graph {
                 if remaining[input] == 0 { values[input] = nil }
             }
         }
-        return values[nodes.count - 1]!
+        return values[nodes.count - 1]!.plain()  // a no-op for the (N, C) outputs of classifiers
     }
 
     /// Back-propagates dLoss/dOutput through the last training forward pass, filling every weight's gradient.

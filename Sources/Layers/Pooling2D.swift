@@ -60,6 +60,7 @@ public final class GlobalAveragePooling2D: Layer {
     public var trainable = true
     public let weights: [Weight] = []
     private var inputShape: [Int] = []
+    private var inputLayout = TensorLayout.plain
 
     public init(name: String) { self.name = name }
 
@@ -73,11 +74,13 @@ public final class GlobalAveragePooling2D: Layer {
     }
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        context.backend.globalAveragePool(inputs[0])
+        if context.training { inputLayout = inputs[0].layout }
+        return context.backend.globalAveragePool(inputs[0])
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         [context.backend.globalAveragePoolBackward(outputGradient: outputGradient,
-                                                   inputShape: [outputGradient.shape[0]] + inputShape)]
+                                                   inputShape: [outputGradient.shape[0]] + inputShape,
+                                                   inputLayout: inputLayout)]
     }
 }

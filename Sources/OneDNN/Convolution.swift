@@ -7,13 +7,26 @@ extension OneDNNBackend {
         let key = PrimitiveKey(operation: .convolutionForward(withBias: bias != nil), shapes: shapes.key,
                                geometry: geometry)
         let forward = primitive(key) { convolutionForwardDescriptor(shapes, withBias: bias != nil, "\(key)") }
-        var inputs = [DNNL_ARG_SRC: x]
+        var inputs = [DNNL_ARG_SRC: reordered(x, to: forward.layout(DNNL_ARG_SRC, shape: shapes.input))]
         inputs[DNNL_ARG_BIAS] = bias
         let weights = kernelInPrimitiveLayout(kernel, for: forward, key)
-        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: shapes.output],
+        let outputLayout = forward.layout(DNNL_ARG_DST, shape: shapes.output)
+        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: (shapes.output, outputLayout)],
                        libraryMemory: [DNNL_ARG_WEIGHTS: weights])[DNNL_ARG_DST]!
     }
 
+    /// The layouts `conv2D` reads its input in (others are reordered to it) and writes its output in.
+    public func convolutionLayouts(inputShape: [Int], kernelShape: [Int], geometry: WindowGeometry,
+                                   withBias: Bool) -> (input: TensorLayout, output: TensorLayout) {
+        let shapes = ConvolutionShapes(input: inputShape, kernel: kernelShape, geometry: geometry)
+        let key = PrimitiveKey(operation: .convolutionForward(withBias: withBias), shapes: shapes.key,
+                               geometry: geometry)
+        let forward = primitive(key) { convolutionForwardDescriptor(shapes, withBias: withBias, "\(key)") }
+        return (forward.layout(DNNL_ARG_SRC, shape: shapes.input), forward.layout(DNNL_ARG_DST, shape: shapes.output))
+    }
+
+    /// Takes the output gradient in any layout (reordering it to the primitives' if needed) and returns the
+    /// input gradient in `x`'s layout, the kernel gradient in HWIO.
     public func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, geometry: WindowGeometry,
                                withBias: Bool) -> ConvGradients {
         let shapes = ConvolutionShapes(input: x.shape, kernel: kernel.shape, geometry: geometry)
@@ -22,44 +35,53 @@ extension OneDNNBackend {
 
         let dataKey = PrimitiveKey(operation: .convolutionBackwardData, shapes: shapes.key, geometry: geometry)
         let backwardData = primitive(dataKey) {
-            var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
-            var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
-            var operation = dnnl_convolution_desc_t()
-            check(dnnl_convolution_backward_data_desc_init(
-                &operation, dnnl_convolution_direct, &src, &weights, &dst,
-                geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(dataKey)")
-            let hint = convolutionForwardDescriptor(shapes, withBias: false, "\(dataKey)").handle
-            return describe(&operation, hint: hint, "\(dataKey)")
+            convolutionDescriptor(shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST)) { src, dst in
+                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                var operation = dnnl_convolution_desc_t()
+                check(dnnl_convolution_backward_data_desc_init(
+                    &operation, dnnl_convolution_direct, &src, &weights, &dst,
+                    geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(dataKey)")
+                let hint = convolutionForwardDescriptor(shapes, withBias: false, "\(dataKey)").handle
+                return describe(&operation, hint: hint, "\(dataKey)")
+            }
         }
 
         let weightsKey = PrimitiveKey(operation: .convolutionBackwardWeights(withBias: withBias), shapes: shapes.key,
                                       geometry: geometry)
         let backwardWeights = primitive(weightsKey) {
-            var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
-            var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
-            var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
-            var operation = dnnl_convolution_desc_t()
-            check(dnnl_convolution_backward_weights_desc_init(
-                &operation, dnnl_convolution_direct, &src, &weights, &bias, &dst,
-                geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(weightsKey)")
-            let hint = convolutionForwardDescriptor(shapes, withBias: withBias, "\(weightsKey)").handle
-            return describe(&operation, hint: hint, "\(weightsKey)")
+            convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST)) { src, dst in
+                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
+                var operation = dnnl_convolution_desc_t()
+                check(dnnl_convolution_backward_weights_desc_init(
+                    &operation, dnnl_convolution_direct, &src, &weights, &bias, &dst,
+                    geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(weightsKey)")
+                let hint = convolutionForwardDescriptor(shapes, withBias: withBias, "\(weightsKey)").handle
+                return describe(&operation, hint: hint, "\(weightsKey)")
+            }
         }
 
-        let inputGradient = execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: outputGradient],
-                                    outputs: [DNNL_ARG_DIFF_SRC: shapes.input],
+        let dataOutputGradient = reordered(outputGradient,
+                                           to: backwardData.layout(DNNL_ARG_DIFF_DST, shape: shapes.output))
+        let inputGradientLayout = backwardData.layout(DNNL_ARG_DIFF_SRC, shape: shapes.input)
+        let inputGradient = execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: dataOutputGradient],
+                                    outputs: [DNNL_ARG_DIFF_SRC: (shapes.input, inputGradientLayout)],
                                     libraryMemory: [DNNL_ARG_WEIGHTS: kernelInPrimitiveLayout(kernel, for: backwardData, dataKey)])
         let blockedKernelGradient = Memory(allocatedFor: backwardWeights, DNNL_ARG_DIFF_WEIGHTS, engine: engine)
-        let biasGradient = execute(backwardWeights, inputs: [DNNL_ARG_SRC: x, DNNL_ARG_DIFF_DST: outputGradient],
-                                   outputs: withBias ? [DNNL_ARG_DIFF_BIAS: [shapes.kernel[3]]] : [:],
+        let source = reordered(x, to: backwardWeights.layout(DNNL_ARG_SRC, shape: shapes.input))
+        let weightsOutputGradient = reordered(dataOutputGradient,
+                                              to: backwardWeights.layout(DNNL_ARG_DIFF_DST, shape: shapes.output))
+        let biasGradient = execute(backwardWeights,
+                                   inputs: [DNNL_ARG_SRC: source, DNNL_ARG_DIFF_DST: weightsOutputGradient],
+                                   outputs: withBias ? [DNNL_ARG_DIFF_BIAS: ([shapes.kernel[3]], .plain)] : [:],
                                    libraryMemory: [DNNL_ARG_DIFF_WEIGHTS: blockedKernelGradient])
         let toHWIO = primitive(PrimitiveKey(operation: .kernelFromPrimitiveLayout, shapes: shapes.key, geometry: geometry)) {
             reorder(from: backwardWeights.memoryDescriptor(DNNL_ARG_DIFF_WEIGHTS),
                     to: MemoryDescriptor.convolutionKernel(shapes.kernel), "\(weightsKey): kernel gradient to HWIO")
         }
-        let kernelGradient = execute(toHWIO, inputs: [:], outputs: [DNNL_ARG_TO: shapes.kernel],
+        let kernelGradient = execute(toHWIO, inputs: [:], outputs: [DNNL_ARG_TO: (shapes.kernel, .plain)],
                                      libraryMemory: [DNNL_ARG_FROM: blockedKernelGradient])[DNNL_ARG_TO]!
-        return ConvGradients(input: inputGradient[DNNL_ARG_DIFF_SRC]!, kernel: kernelGradient,
+        return ConvGradients(input: reordered(inputGradient[DNNL_ARG_DIFF_SRC]!, to: x.layout), kernel: kernelGradient,
                              bias: biasGradient[DNNL_ARG_DIFF_BIAS])
     }
 
@@ -77,15 +99,41 @@ extension OneDNNBackend {
 
     private func convolutionForwardDescriptor(_ shapes: ConvolutionShapes, withBias: Bool,
                                               _ context: String) -> PrimitiveDescriptor {
-        var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
-        var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
-        var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
-        var operation = dnnl_convolution_desc_t()
-        let g = shapes.geometry
-        check(dnnl_convolution_forward_desc_init(
-            &operation, dnnl_forward_training, dnnl_convolution_direct, &src, &weights, &bias, &dst,
-            g.dnnlStrides, g.dnnlPaddingBefore, g.dnnlPaddingAfter), context)
-        return describe(&operation, context)
+        convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST)) { src, dst in
+            var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+            var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
+            var operation = dnnl_convolution_desc_t()
+            let g = shapes.geometry
+            check(dnnl_convolution_forward_desc_init(
+                &operation, dnnl_forward_training, dnnl_convolution_direct, &src, &weights, &bias, &dst,
+                g.dnnlStrides, g.dnnlPaddingBefore, g.dnnlPaddingAfter), context)
+            return describe(&operation, context)
+        }
+    }
+
+    /// A convolution descriptor made by `make` from source and destination descriptors whose layouts oneDNN
+    /// chooses. A source of fewer than 16 channels (the RGB stem) instead keeps source and destination plain
+    /// NHWC: oneDNN's fast kernels for it read plain NHWC, and left to choose the output layout it falls back
+    /// to a reference kernel hundreds of times slower. That output stays plain until the next convolution
+    /// reorders it (4x smaller after the stem's max pooling). If oneDNN picks a layout no tensor layout
+    /// describes (nChw8c on AVX2, say), the convolution is made again on plain NHWC. `activations` names the
+    /// source and destination arguments.
+    private func convolutionDescriptor(
+        _ shapes: ConvolutionShapes, activations: (source: Int32, destination: Int32),
+        _ make: (_ source: inout dnnl_memory_desc_t, _ destination: inout dnnl_memory_desc_t) -> PrimitiveDescriptor
+    ) -> PrimitiveDescriptor {
+        var plainSource = MemoryDescriptor.activation(shapes.input, .plain)
+        var plainDestination = MemoryDescriptor.activation(shapes.output, .plain)
+        guard shapes.input[3] >= TensorLayout.channelBlock else { return make(&plainSource, &plainDestination) }
+        var source = MemoryDescriptor.activationAnyLayout(shapes.input)
+        var destination = MemoryDescriptor.activationAnyLayout(shapes.output)
+        let chosen = make(&source, &destination)
+        let describable = [(activations.source, shapes.input), (activations.destination, shapes.output)].allSatisfy {
+            argument, shape in chosen.memoryDescriptor(argument).flatMap { TensorLayout(of: $0, shape: shape) } != nil
+        }
+        if describable { return chosen }
+        chosen.destroy()
+        return make(&plainSource, &plainDestination)
     }
 }
 

@@ -8,7 +8,7 @@ extension OneDNNBackend {
         let forward = primitive(key) { innerProductForwardDescriptor(shapes, withBias: bias != nil, "\(key)") }
         var inputs = [DNNL_ARG_SRC: x, DNNL_ARG_WEIGHTS: kernel]
         inputs[DNNL_ARG_BIAS] = bias
-        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: shapes.output])[DNNL_ARG_DST]!
+        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: (shapes.output, .plain)])[DNNL_ARG_DST]!
     }
 
     public func denseBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, withBias: Bool) -> DenseGradients {
@@ -18,7 +18,8 @@ extension OneDNNBackend {
 
         let dataKey = PrimitiveKey(operation: .innerProductBackwardData, shapes: shapes.key)
         let backwardData = primitive(dataKey) {
-            var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
+            var src = MemoryDescriptor.activation(shapes.input, .plain)
+            var dst = MemoryDescriptor.activation(shapes.output, .plain)
             var weights = MemoryDescriptor.denseKernel(shapes.kernel)
             var operation = dnnl_inner_product_desc_t()
             check(dnnl_inner_product_backward_data_desc_init(&operation, &src, &weights, &dst), "\(dataKey)")
@@ -28,7 +29,8 @@ extension OneDNNBackend {
 
         let weightsKey = PrimitiveKey(operation: .innerProductBackwardWeights(withBias: withBias), shapes: shapes.key)
         let backwardWeights = primitive(weightsKey) {
-            var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
+            var src = MemoryDescriptor.activation(shapes.input, .plain)
+            var dst = MemoryDescriptor.activation(shapes.output, .plain)
             var weights = MemoryDescriptor.denseKernel(shapes.kernel)
             var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[1]) : MemoryDescriptor.none
             var operation = dnnl_inner_product_desc_t()
@@ -39,18 +41,19 @@ extension OneDNNBackend {
         }
 
         let inputGradient = execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: outputGradient, DNNL_ARG_WEIGHTS: kernel],
-                                    outputs: [DNNL_ARG_DIFF_SRC: shapes.input])
-        var weightGradientShapes = [DNNL_ARG_DIFF_WEIGHTS: shapes.kernel]
-        if withBias { weightGradientShapes[DNNL_ARG_DIFF_BIAS] = [shapes.kernel[1]] }
+                                    outputs: [DNNL_ARG_DIFF_SRC: (shapes.input, .plain)])
+        var weightGradientOutputs: [Int32: TensorSpec] = [DNNL_ARG_DIFF_WEIGHTS: (shapes.kernel, .plain)]
+        if withBias { weightGradientOutputs[DNNL_ARG_DIFF_BIAS] = ([shapes.kernel[1]], .plain) }
         let weightGradients = execute(backwardWeights, inputs: [DNNL_ARG_SRC: x, DNNL_ARG_DIFF_DST: outputGradient],
-                                      outputs: weightGradientShapes)
+                                      outputs: weightGradientOutputs)
         return DenseGradients(input: inputGradient[DNNL_ARG_DIFF_SRC]!, kernel: weightGradients[DNNL_ARG_DIFF_WEIGHTS]!,
                               bias: weightGradients[DNNL_ARG_DIFF_BIAS])
     }
 
     private func innerProductForwardDescriptor(_ shapes: DenseShapes, withBias: Bool,
                                                _ context: String) -> PrimitiveDescriptor {
-        var src = MemoryDescriptor.activation(shapes.input), dst = MemoryDescriptor.activation(shapes.output)
+        var src = MemoryDescriptor.activation(shapes.input, .plain)
+        var dst = MemoryDescriptor.activation(shapes.output, .plain)
         var weights = MemoryDescriptor.denseKernel(shapes.kernel)
         var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[1]) : MemoryDescriptor.none
         var operation = dnnl_inner_product_desc_t()

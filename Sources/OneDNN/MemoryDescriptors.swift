@@ -1,7 +1,7 @@
 import CDNNL
 import Tensors
 
-/// Memory descriptors for the plain layouts tensors use. oneDNN dims are always logical
+/// Memory descriptors for the layouts tensors use. oneDNN dims are always logical
 /// ((N, C, H, W) for activations, (O, I, H, W) for weights); the format tag says how they lie in memory.
 enum MemoryDescriptor {
     /// fp32 with the given logical dims and memory order.
@@ -12,19 +12,43 @@ enum MemoryDescriptor {
         return md
     }
 
-    /// An NHWC activation (N, H, W, C) or a 2-D (N, C) one.
-    static func activation(_ shape: [Int]) -> dnnl_memory_desc_t {
-        switch shape.count {
-        case 4: return plain([shape[0], shape[3], shape[1], shape[2]], dnnl_nhwc)
-        case 2: return plain(shape, dnnl_nc)
-        default: fatalError("oneDNN backend: activations are NHWC or (N, C), got shape \(shape)")
+    /// An NHWC activation (N, H, W, C) in `layout`, or a plain 2-D (N, C) one.
+    static func activation(_ shape: [Int], _ layout: TensorLayout) -> dnnl_memory_desc_t {
+        switch (shape.count, layout) {
+        case (4, _): return plain(channelDims(shape), layout.formatTag)
+        case (2, .plain): return plain(shape, dnnl_nc)
+        default: fatalError("oneDNN backend: activations are NHWC or plain (N, C), got shape \(shape) \(layout)")
         }
     }
 
-    /// Any tensor as (rows, last axis): for operations on the last axis whatever the rank.
-    static func rows(_ shape: [Int]) -> dnnl_memory_desc_t {
+    /// The descriptor of a tensor's activation storage.
+    static func activation(_ tensor: Tensor) -> dnnl_memory_desc_t { activation(tensor.shape, tensor.layout) }
+
+    /// An NHWC activation in whatever layout the primitive prefers.
+    static func activationAnyLayout(_ shape: [Int]) -> dnnl_memory_desc_t {
+        precondition(shape.count == 4, "expected an NHWC shape, got \(shape)")
+        return plain(channelDims(shape), dnnl_format_tag_any)
+    }
+
+    /// Any tensor with its last (channel) axis as oneDNN's dim 1: NHWC as (N, C, H, W) in its layout, other
+    /// ranks (plain only) as (rows, channels). For operations along the channels whatever the rank.
+    static func channels(_ shape: [Int], _ layout: TensorLayout) -> dnnl_memory_desc_t {
+        guard shape.count != 4 else { return activation(shape, layout) }
+        precondition(layout == .plain, "only NHWC tensors have a blocked layout, got shape \(shape) \(layout)")
+        return plain(channelDims(shape), dnnl_nc)
+    }
+
+    /// The channels `offset..<offset + width` of a tensor described by `channels(shape, layout)`.
+    static func channelRegion(_ shape: [Int], _ layout: TensorLayout, offset: Int, width: Int) -> dnnl_memory_desc_t {
+        var dims = channelDims(shape), offsets = [Int](repeating: 0, count: dims.count)
+        (dims[1], offsets[1]) = (width, offset)
+        return region(of: channels(shape, layout), dims: dims, offsets: offsets)
+    }
+
+    private static func channelDims(_ shape: [Int]) -> [Int] {
+        if shape.count == 4 { return [shape[0], shape[3], shape[1], shape[2]] }
         let width = shape.last ?? 1
-        return plain([shape.reduce(1, *) / max(width, 1), width], dnnl_nc)
+        return [shape.reduce(1, *) / max(width, 1), width]
     }
 
     /// Any tensor as one flat vector: for elementwise operations.
@@ -72,5 +96,26 @@ extension WindowGeometry {
     func outputShape(_ input: [Int], channels: Int) -> [Int] {
         precondition(input.count == 4, "windowed operations take NHWC input, got shape \(input)")
         return [input[0], outputHeight(input[1]), outputWidth(input[2]), channels]
+    }
+}
+
+extension TensorLayout {
+    /// oneDNN's format tag for an NHWC tensor in this layout (dims (N, C, H, W)).
+    var formatTag: dnnl_format_tag_t {
+        switch self {
+        case .plain: return dnnl_nhwc
+        case .channelsBlocked16: return dnnl_nChw16c
+        }
+    }
+
+    /// The layout a primitive's descriptor for an NHWC tensor of `shape` describes, nil if no tensor layout does.
+    init?(of descriptor: dnnl_memory_desc_t, shape: [Int]) {
+        guard shape.count == 4 else { return nil }
+        var descriptor = descriptor
+        for layout in [TensorLayout.plain, .channelsBlocked16] {
+            var candidate = MemoryDescriptor.activation(shape, layout)
+            if dnnl_memory_desc_equal(&descriptor, &candidate) != 0 { self = layout; return }
+        }
+        return nil
     }
 }

@@ -1,8 +1,11 @@
 import CDNNL
 import Tensors
 
-/// The fast `Backend`: oneDNN fp32 primitives on the CPU, reading and writing plain row-major tensors
-/// (NHWC activations, HWIO conv kernels, (in, out) dense kernels) so layers exchange tensors without reorders.
+/// The fast `Backend`: oneDNN fp32 primitives on the CPU. Convolutions return activations in the layout their
+/// primitive prefers (`channelsBlocked16` on AVX-512), and the operations between convolutions keep the layout
+/// of their input, so activations stay blocked from the first convolution to the global pooling of the head.
+/// Weights stay in Keras' plain layouts (HWIO conv kernels, (in, out) dense kernels); convolutions reorder
+/// kernels into their preferred layout around each call.
 ///
 /// Each distinct (operation, shapes, parameters) gets its primitive created once and cached; memory objects
 /// are created per call around the tensors' own buffers. Not thread-safe: use one backend per thread.
@@ -14,6 +17,11 @@ public final class OneDNNBackend: Backend {
 
     public init(threads: Int) {
         precondition(threads > 0, "thread count must be positive, got \(threads)")
+        // Every step allocates and frees activations of tens of MB. glibc serves those with fresh mmaps whose
+        // page faults cost more than some convolutions compute (a 1x1 64->256 at batch 16: 34 ms instead of
+        // 12), so keep freed memory in the heap for the next step instead, as TensorFlow's allocator does.
+        mallopt(M_MMAP_MAX, 0)
+        mallopt(M_TRIM_THRESHOLD, Int32.max)
         // Debian's libdnnl runs on OpenMP; primitives size their parallel regions from this setting.
         omp_set_num_threads(Int32(threads))
         var engine: dnnl_engine_t?
@@ -53,18 +61,20 @@ public final class OneDNNBackend: Backend {
         return PrimitiveDescriptor(handle: descriptor!, hint: hint)
     }
 
-    /// Runs `primitive`. `inputs` are read in place; each entry of `outputs` becomes a new tensor of that shape,
-    /// zero-filled first when the primitive writes only part of it. `libraryMemory` passes memory oneDNN allocated
-    /// (e.g. a pooling workspace).
-    func execute(_ primitive: Primitive, inputs: [Int32: Tensor], outputs: [Int32: [Int]],
+    /// Runs `primitive`. `inputs` are read in place, in their own layouts (which must be the ones the primitive
+    /// was created for); each entry of `outputs` becomes a new tensor of that shape and layout, zero-filled first
+    /// when the primitive writes only part of it. `libraryMemory` passes memory oneDNN allocated (e.g. a pooling
+    /// workspace).
+    func execute(_ primitive: Primitive, inputs: [Int32: Tensor], outputs: [Int32: TensorSpec],
                  zeroFilledOutputs: Bool = false, libraryMemory: [Int32: Memory] = [:]) -> [Int32: Tensor] {
         var results: [Int32: Tensor] = [:]
         var memories: [Memory] = []
         for (argument, tensor) in inputs {
             memories.append(Memory(primitive, argument, tensor: tensor, engine: engine))
         }
-        for (argument, shape) in outputs {
-            var tensor = zeroFilledOutputs ? Tensor(zeros: shape) : Tensor(uninitializedShape: shape)
+        for (argument, spec) in outputs {
+            var tensor = zeroFilledOutputs ? Tensor(zeros: spec.shape, layout: spec.layout)
+                                           : Tensor(uninitializedShape: spec.shape, layout: spec.layout)
             memories.append(Memory(primitive, argument, writing: &tensor, engine: engine))
             results[argument] = tensor
         }
@@ -78,7 +88,20 @@ public final class OneDNNBackend: Backend {
         }
         return results
     }
+
+    /// `x` in `layout`: itself if it already is, else a oneDNN reorder of it.
+    func reordered(_ x: Tensor, to layout: TensorLayout) -> Tensor {
+        guard x.layout != layout else { return x }
+        let key = PrimitiveKey(operation: .reorder, shapes: [x.shape], layouts: [x.layout, layout])
+        let copy = primitive(key) {
+            reorder(from: MemoryDescriptor.activation(x), to: MemoryDescriptor.activation(x.shape, layout), "\(key)")
+        }
+        return execute(copy, inputs: [DNNL_ARG_FROM: x], outputs: [DNNL_ARG_TO: (x.shape, layout)])[DNNL_ARG_TO]!
+    }
 }
+
+/// The shape and layout of a tensor a primitive writes.
+typealias TensorSpec = (shape: [Int], layout: TensorLayout)
 
 /// Identifies a cached primitive: the operation with its scalar parameters, the tensor shapes, the window.
 struct PrimitiveKey: Hashable, CustomStringConvertible {
@@ -89,17 +112,20 @@ struct PrimitiveKey: Hashable, CustomStringConvertible {
         case batchNormTraining(epsilon: Float), batchNormInference(epsilon: Float), batchNormBackward(epsilon: Float)
         case poolingForward(PoolKind, training: Bool), poolingBackward(PoolKind)
         case globalAveragePool, globalAveragePoolBackward
-        case copyIntoPadded(Padding2D), copyOutOfPadded(Padding2D), copyOutOfChannels(offset: Int)
+        case copyIntoPadded(Padding2D), copyOutOfPadded(Padding2D), copyOutOfChannels(offset: Int), reorder
         case relu, reluBackward, softmax, softmaxBackward, sum, concat
         case innerProductForward(withBias: Bool), innerProductBackwardData, innerProductBackwardWeights(withBias: Bool)
     }
 
     let operation: Operation
     let shapes: [[Int]]
+    /// The layouts of the tensors the primitive reads or writes, where they are not fixed by the operation.
+    var layouts: [TensorLayout] = []
     var geometry: WindowGeometry? = nil
 
     var description: String {
-        "\(operation) on shapes \(shapes)" + (geometry.map { " with \($0)" } ?? "")
+        "\(operation) on shapes \(shapes)" + (layouts.isEmpty ? "" : " in layouts \(layouts)")
+            + (geometry.map { " with \($0)" } ?? "")
     }
 }
 
@@ -109,6 +135,20 @@ struct PrimitiveDescriptor {
     let hint: dnnl_primitive_desc_t?
     /// Arguments that address a region of a larger tensor rather than a whole one.
     var regionArguments: Set<Int32> = []
+
+    /// The memory descriptor for an execution argument such as `DNNL_ARG_SRC`, nil if the primitive takes none.
+    func memoryDescriptor(_ argument: Int32) -> dnnl_memory_desc_t? {
+        guard let md = dnnl_primitive_desc_query_md(handle, dnnl_query_exec_arg_md, argument),
+              md.pointee.ndims > 0 else { return nil }
+        return md.pointee
+    }
+
+    /// Frees the descriptor and its hint: `Primitive` does so when it goes; call it for a descriptor that
+    /// becomes no primitive.
+    func destroy() {
+        dnnl_primitive_desc_destroy(handle)
+        if let hint { dnnl_primitive_desc_destroy(hint) }
+    }
 }
 
 /// A created primitive with its descriptor; destroys both when evicted from the cache.
@@ -126,17 +166,24 @@ final class Primitive {
 
     deinit {
         dnnl_primitive_destroy(handle)
-        dnnl_primitive_desc_destroy(descriptor.handle)
-        if let hint = descriptor.hint { dnnl_primitive_desc_destroy(hint) }
+        descriptor.destroy()
     }
 
     /// The memory descriptor the primitive expects for an execution argument such as `DNNL_ARG_SRC`.
     func memoryDescriptor(_ argument: Int32) -> dnnl_memory_desc_t {
-        guard let md = dnnl_primitive_desc_query_md(descriptor.handle, dnnl_query_exec_arg_md, argument),
-              md.pointee.ndims > 0 else {
+        guard let md = descriptor.memoryDescriptor(argument) else {
             fatalError("oneDNN: \(context) takes no execution argument \(argument)")
         }
-        return md.pointee
+        return md
+    }
+
+    /// The tensor layout of an NHWC activation argument of `shape`. Creators of primitives whose activation
+    /// layouts oneDNN chooses make sure a tensor layout can hold them.
+    func layout(_ argument: Int32, shape: [Int]) -> TensorLayout {
+        guard let layout = TensorLayout(of: memoryDescriptor(argument), shape: shape) else {
+            fatalError("oneDNN: \(context): argument \(argument) is in a layout no tensor layout describes")
+        }
+        return layout
     }
 }
 
@@ -148,14 +195,14 @@ final class Memory {
     /// Wraps a tensor the primitive reads. oneDNN only reads through the pointer, and `execute` keeps the tensor
     /// (and with it its storage) alive until the primitive has finished.
     convenience init(_ primitive: Primitive, _ argument: Int32, tensor: Tensor, engine: dnnl_engine_t) {
-        let pointer = tensor.withUnsafeBufferPointer { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
-        self.init(primitive, argument, pointer: pointer, elementCount: tensor.count, engine: engine)
+        let pointer = tensor.withUnsafeStorage { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        self.init(primitive, argument, pointer: pointer, elementCount: tensor.storageCount, engine: engine)
     }
 
     /// Wraps a freshly created, uniquely owned tensor the primitive writes.
     convenience init(_ primitive: Primitive, _ argument: Int32, writing tensor: inout Tensor, engine: dnnl_engine_t) {
-        let pointer = tensor.withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress!) }
-        self.init(primitive, argument, pointer: pointer, elementCount: tensor.count, engine: engine)
+        let pointer = tensor.withUnsafeMutableStorage { UnsafeMutableRawPointer($0.baseAddress!) }
+        self.init(primitive, argument, pointer: pointer, elementCount: tensor.storageCount, engine: engine)
     }
 
     private init(_ primitive: Primitive, _ argument: Int32, pointer: UnsafeMutableRawPointer, elementCount: Int,

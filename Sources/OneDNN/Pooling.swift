@@ -1,77 +1,75 @@
 import CDNNL
 import Tensors
 
+// Pooling runs in the layout of its input; global average pooling returns plain (N, C) for the head.
 extension OneDNNBackend {
     public func pool2D(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor {
         let output = geometry.outputShape(x.shape, channels: x.shape[3])
-        let key = PrimitiveKey(operation: .poolingForward(kind, training: false), shapes: [x.shape], geometry: geometry)
+        let key = PrimitiveKey(operation: .poolingForward(kind, training: false), shapes: [x.shape],
+                               layouts: [x.layout], geometry: geometry)
         let forward = primitive(key) {
-            poolingForwardDescriptor(x.shape, output, kind, geometry, dnnl_forward_inference, "\(key)")
+            poolingForwardDescriptor(x.shape, output, x.layout, kind, geometry, dnnl_forward_inference, "\(key)")
         }
-        return execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: output])[DNNL_ARG_DST]!
+        return execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)])[DNNL_ARG_DST]!
     }
 
+    /// Returns the input gradient in `x`'s layout (`outputGradient` is reordered to it if needed).
     public func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind,
                                geometry: WindowGeometry) -> Tensor {
         let output = geometry.outputShape(x.shape, channels: x.shape[3])
         precondition(outputGradient.shape == output, "pooling gradient \(outputGradient.shape), expected \(output)")
-        let key = PrimitiveKey(operation: .poolingBackward(kind), shapes: [x.shape], geometry: geometry)
+        let key = PrimitiveKey(operation: .poolingBackward(kind), shapes: [x.shape], layouts: [x.layout],
+                               geometry: geometry)
         let backward = primitive(key) {
-            var diffSrc = MemoryDescriptor.activation(x.shape), diffDst = MemoryDescriptor.activation(output)
-            var operation = dnnl_pooling_desc_t()
-            check(dnnl_pooling_backward_desc_init(
-                &operation, algorithm(kind), &diffSrc, &diffDst, geometry.dnnlStrides, geometry.dnnlKernel,
-                geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(key)")
-            let hint = poolingForwardDescriptor(x.shape, output, kind, geometry, dnnl_forward_training, "\(key)")
-            return describe(&operation, hint: hint.handle, "\(key)")
+            poolingBackwardDescriptor(x.shape, output, x.layout, kind, geometry, "\(key)")
         }
+        let gradient = reordered(outputGradient, to: x.layout)
         guard kind == .max else {
-            return execute(backward, inputs: [DNNL_ARG_DIFF_DST: outputGradient],
-                           outputs: [DNNL_ARG_DIFF_SRC: x.shape])[DNNL_ARG_DIFF_SRC]!
+            return execute(backward, inputs: [DNNL_ARG_DIFF_DST: gradient],
+                           outputs: [DNNL_ARG_DIFF_SRC: (x.shape, x.layout)])[DNNL_ARG_DIFF_SRC]!
         }
         // Max pooling's backward needs the workspace (where each maximum was) of a training-mode forward pass.
         // The protocol is stateless, so that forward pass is recomputed here from `x`.
         let forwardKey = PrimitiveKey(operation: .poolingForward(kind, training: true), shapes: [x.shape],
-                                      geometry: geometry)
+                                      layouts: [x.layout], geometry: geometry)
         let forward = primitive(forwardKey) {
-            poolingForwardDescriptor(x.shape, output, kind, geometry, dnnl_forward_training, "\(forwardKey)")
+            poolingForwardDescriptor(x.shape, output, x.layout, kind, geometry, dnnl_forward_training, "\(forwardKey)")
         }
         let workspace = Memory(allocatedFor: forward, DNNL_ARG_WORKSPACE, engine: engine)
-        _ = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: output],
+        _ = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)],
                     libraryMemory: [DNNL_ARG_WORKSPACE: workspace])
-        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: outputGradient], outputs: [DNNL_ARG_DIFF_SRC: x.shape],
+        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: gradient],
+                       outputs: [DNNL_ARG_DIFF_SRC: (x.shape, x.layout)],
                        libraryMemory: [DNNL_ARG_WORKSPACE: workspace])[DNNL_ARG_DIFF_SRC]!
     }
 
-    /// An average pool whose window is the whole image; its (N, C, 1, 1) NHWC output is laid out as (N, C).
+    /// An average pool whose window is the whole image, in `x`'s layout; its (N, 1, 1, C) output is then
+    /// reordered to plain, which is (N, C).
     public func globalAveragePool(_ x: Tensor) -> Tensor {
         let geometry = globalWindow(x.shape)
         let output = geometry.outputShape(x.shape, channels: x.shape[3])
-        let key = PrimitiveKey(operation: .globalAveragePool, shapes: [x.shape])
+        let key = PrimitiveKey(operation: .globalAveragePool, shapes: [x.shape], layouts: [x.layout])
         let forward = primitive(key) {
-            poolingForwardDescriptor(x.shape, output, .average, geometry, dnnl_forward_inference, "\(key)")
+            poolingForwardDescriptor(x.shape, output, x.layout, .average, geometry, dnnl_forward_inference, "\(key)")
         }
-        return execute(forward, inputs: [DNNL_ARG_SRC: x],
-                       outputs: [DNNL_ARG_DST: [x.shape[0], x.shape[3]]])[DNNL_ARG_DST]!
+        let pooled = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)])
+        return reordered(pooled[DNNL_ARG_DST]!, to: .plain).reshaped([x.shape[0], x.shape[3]])
     }
 
-    public func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int]) -> Tensor {
+    /// Returns the input gradient in `inputLayout`.
+    public func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int],
+                                          inputLayout: TensorLayout) -> Tensor {
         let geometry = globalWindow(inputShape)
         let output = geometry.outputShape(inputShape, channels: inputShape[3])
         precondition(outputGradient.shape == [inputShape[0], inputShape[3]],
                      "global pool gradient \(outputGradient.shape) vs input \(inputShape)")
-        let key = PrimitiveKey(operation: .globalAveragePoolBackward, shapes: [inputShape])
+        let key = PrimitiveKey(operation: .globalAveragePoolBackward, shapes: [inputShape], layouts: [inputLayout])
         let backward = primitive(key) {
-            var diffSrc = MemoryDescriptor.activation(inputShape), diffDst = MemoryDescriptor.activation(output)
-            var operation = dnnl_pooling_desc_t()
-            check(dnnl_pooling_backward_desc_init(
-                &operation, algorithm(.average), &diffSrc, &diffDst, geometry.dnnlStrides, geometry.dnnlKernel,
-                geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(key)")
-            let hint = poolingForwardDescriptor(inputShape, output, .average, geometry, dnnl_forward_training, "\(key)")
-            return describe(&operation, hint: hint.handle, "\(key)")
+            poolingBackwardDescriptor(inputShape, output, inputLayout, .average, geometry, "\(key)")
         }
-        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: outputGradient],
-                       outputs: [DNNL_ARG_DIFF_SRC: inputShape])[DNNL_ARG_DIFF_SRC]!
+        let gradient = reordered(outputGradient.reshaped(output), to: inputLayout)
+        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: gradient],
+                       outputs: [DNNL_ARG_DIFF_SRC: (inputShape, inputLayout)])[DNNL_ARG_DIFF_SRC]!
     }
 
     private func globalWindow(_ shape: [Int]) -> WindowGeometry {
@@ -87,13 +85,25 @@ extension OneDNNBackend {
         }
     }
 
-    private func poolingForwardDescriptor(_ input: [Int], _ output: [Int], _ kind: PoolKind, _ geometry: WindowGeometry,
-                                          _ propagation: dnnl_prop_kind_t, _ context: String) -> PrimitiveDescriptor {
-        var src = MemoryDescriptor.activation(input), dst = MemoryDescriptor.activation(output)
+    private func poolingForwardDescriptor(_ input: [Int], _ output: [Int], _ layout: TensorLayout, _ kind: PoolKind,
+                                          _ geometry: WindowGeometry, _ propagation: dnnl_prop_kind_t,
+                                          _ context: String) -> PrimitiveDescriptor {
+        var src = MemoryDescriptor.activation(input, layout), dst = MemoryDescriptor.activation(output, layout)
         var operation = dnnl_pooling_desc_t()
         check(dnnl_pooling_forward_desc_init(
             &operation, propagation, algorithm(kind), &src, &dst, geometry.dnnlStrides, geometry.dnnlKernel,
             geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), context)
         return describe(&operation, context)
+    }
+
+    private func poolingBackwardDescriptor(_ input: [Int], _ output: [Int], _ layout: TensorLayout, _ kind: PoolKind,
+                                           _ geometry: WindowGeometry, _ context: String) -> PrimitiveDescriptor {
+        var diffSrc = MemoryDescriptor.activation(input, layout), diffDst = MemoryDescriptor.activation(output, layout)
+        var operation = dnnl_pooling_desc_t()
+        check(dnnl_pooling_backward_desc_init(
+            &operation, algorithm(kind), &diffSrc, &diffDst, geometry.dnnlStrides, geometry.dnnlKernel,
+            geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), context)
+        let hint = poolingForwardDescriptor(input, output, layout, kind, geometry, dnnl_forward_training, context)
+        return describe(&operation, hint: hint.handle, context)
     }
 }

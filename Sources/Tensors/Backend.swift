@@ -1,9 +1,18 @@
 /// The numerical operations layers are built from. Two implementations exist: `OneDNNBackend` (the fast path)
 /// and `ReferenceBackend` (plain Swift, the oracle the fast path is tested against).
 ///
-/// Layouts: activations NHWC (rank 4) or (N, C) (rank 2); "channels" is always the last axis.
+/// Shapes: activations NHWC (rank 4) or (N, C) (rank 2); "channels" is always the last axis.
 /// Conv2D kernels HWIO, Dense kernels (in, out), as in Keras. Callers validate shapes; a backend
 /// treats a shape mismatch as a programming error.
+///
+/// Layouts (`TensorLayout`): every operation accepts its tensors in any layout; weights, weight gradients,
+/// batch statistics and rank-2 tensors are always plain. `ReferenceBackend` reads through the plain-order
+/// accessors and returns plain tensors. `OneDNNBackend` keeps NHWC activations in the layout its
+/// convolutions prefer: `conv2D` returns that layout (reordering an input in another one); batch
+/// normalization, ReLU, softmax, pooling, zero padding, `add` and `concat` return the layout of their (first)
+/// input; `globalAveragePool` and `dense` return plain (N, C). A backward pass takes the output gradient in any
+/// layout (it is reordered to the forward output's if it differs) and returns the input gradient in the
+/// forward input's layout (`concatBackward`: in the gradient's layout).
 public protocol Backend: AnyObject {
     var name: String { get }
 
@@ -28,7 +37,7 @@ public protocol Backend: AnyObject {
     func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
     /// (N,H,W,C) -> (N,C)
     func globalAveragePool(_ x: Tensor) -> Tensor
-    func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int]) -> Tensor
+    func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int], inputLayout: TensorLayout) -> Tensor
     func zeroPad2D(_ x: Tensor, padding: Padding2D) -> Tensor
     func zeroPad2DBackward(outputGradient: Tensor, padding: Padding2D) -> Tensor
 

@@ -1,5 +1,6 @@
 /// Plain-Swift implementation of every backend operation: slow, obviously correct, accumulating in Double.
 /// It is the oracle the oneDNN backend is tested against, and never used for training.
+/// It reads tensors of any layout through the row-major accessors and returns plain tensors.
 public final class ReferenceBackend: Backend {
     public let name = "reference"
     public init() {}

@@ -55,7 +55,9 @@ extension ReferenceBackend {
         return Tensor(shape: [i.n, i.c], scalars: out.map { Float($0 / Double(i.h * i.w)) })
     }
 
-    public func globalAveragePoolBackward(outputGradient dy: Tensor, inputShape: [Int]) -> Tensor {
+    /// Returns plain, as every reference operation does, whatever `inputLayout`.
+    public func globalAveragePoolBackward(outputGradient dy: Tensor, inputShape: [Int],
+                                          inputLayout: TensorLayout) -> Tensor {
         let i = NHWC(inputShape), dys = dy.scalars
         let dx = (0..<(i.n * i.h * i.w * i.c)).map { index in
             dys[(index / (i.h * i.w * i.c)) * i.c + index % i.c] / Float(i.h * i.w)

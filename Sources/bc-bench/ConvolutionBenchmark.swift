@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Layers
 import OneDNN
@@ -34,14 +35,20 @@ struct ConvolutionShape: CustomStringConvertible {
         return 2 * Double(output.reduce(1, *)) * Double(kernel * kernel * channels)
     }
 
-    func timeOurs(backend: OneDNNBackend, batch: Int, timing: Timing) -> Timings {
+    func timeOurs(backend: OneDNNBackend, batch: Int, activations: ActivationLayouts, timing: Timing) -> Timings {
         var random = SplitMix64(seed: 0)
         func uniform(_ shape: [Int]) -> Tensor {
             Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in random.nextUnitFloat() - 0.5 })
         }
-        let x = uniform([batch, height, width, channels]), weights = uniform([kernel, kernel, channels, filters])
-        let bias = uniform([filters]), outputGradient = uniform(outputShape(batch: batch))
-        let geometry = self.geometry
+        var x = uniform([batch, height, width, channels])
+        let weights = uniform([kernel, kernel, channels, filters])
+        var outputGradient = uniform(outputShape(batch: batch))
+        let bias = uniform([filters]), geometry = self.geometry
+        if activations == .preferred {
+            let layouts = backend.convolutionLayouts(inputShape: x.shape, kernelShape: weights.shape,
+                                                     geometry: geometry, withBias: true)
+            (x, outputGradient) = (x.converted(to: layouts.input), outputGradient.converted(to: layouts.output))
+        }
         func forward() { _ = backend.conv2D(x, kernel: weights, bias: bias, geometry: geometry) }
         func backward() {
             _ = backend.conv2DBackward(x, kernel: weights, outputGradient: outputGradient, geometry: geometry,
@@ -51,6 +58,14 @@ struct ConvolutionShape: CustomStringConvertible {
                        backward: timing.medianMilliseconds(backward),
                        forwardBackward: timing.medianMilliseconds { forward(); backward() })
     }
+}
+
+/// The layouts the benchmark hands activations (input and output gradient) to the convolution in.
+enum ActivationLayouts: String, ExpressibleByArgument, CaseIterable {
+    /// The layouts the convolution's primitives prefer: what a convolution inside a model receives.
+    case preferred
+    /// Plain NHWC, as at a model's input: includes the reorders to and from the preferred layouts.
+    case plain
 }
 
 /// Median milliseconds of one shape's forward pass, backward pass (all three gradients), and both in turn.

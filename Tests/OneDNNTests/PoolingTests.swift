@@ -53,8 +53,10 @@ final class PoolingTests: BackendComparisonCase {
     func testGlobalAveragePoolBackwardMatchesReference() {
         for (index, shape) in globalShapes.enumerated() {
             let outputGradient = randomTensor([shape[0], shape[3]], seed: UInt64(index) * 10 + 5)
-            assertClose(fast.globalAveragePoolBackward(outputGradient: outputGradient, inputShape: shape),
-                        reference.globalAveragePoolBackward(outputGradient: outputGradient, inputShape: shape),
+            assertClose(fast.globalAveragePoolBackward(outputGradient: outputGradient, inputShape: shape,
+                                                       inputLayout: .plain),
+                        reference.globalAveragePoolBackward(outputGradient: outputGradient, inputShape: shape,
+                                                            inputLayout: .plain),
                         tolerance: 1e-6, "globalAveragePoolBackward \(shape)")
         }
     }

@@ -49,3 +49,27 @@ class BackendComparisonCase: XCTestCase {
         XCTAssertLessThanOrEqual(difference, tolerance, "\(what)", file: file, line: line)
     }
 }
+
+extension Tensor {
+    /// The same values in oneDNN's blocked layout (converted in plain Swift).
+    var blocked: Tensor { converted(to: .channelsBlocked16) }
+}
+
+/// Asserts `tensor` is in `layout` and, if blocked, that its channel padding holds zeros (oneDNN relies on it).
+func assertLayout(_ tensor: Tensor, _ layout: TensorLayout, _ what: String,
+                  file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(tensor.layout, layout, "\(what): layout", file: file, line: line)
+    guard tensor.layout == .channelsBlocked16 else { return }
+    let block = TensorLayout.channelBlock, channels = tensor.shape[3]
+    let usedLanes = channels % block == 0 ? block : channels % block
+    let nonzeroPadding = tensor.withUnsafeStorage { storage in
+        // Only the last block of each run of blocks holds padding, in its lanes past `usedLanes`.
+        stride(from: 0, to: storage.count, by: block).filter { start in
+            let blockIndex = start / block, pixels = tensor.shape[1] * tensor.shape[2]
+            let blocksPerImage = (channels + block - 1) / block
+            return blockIndex / pixels % blocksPerImage == blocksPerImage - 1
+                && storage[(start + usedLanes)..<(start + block)].contains { $0 != 0 }
+        }.count
+    }
+    XCTAssertEqual(nonzeroPadding, 0, "\(what): blocks with nonzero channel padding", file: file, line: line)
+}

@@ -55,3 +55,67 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(softmax[0], 0.25, accuracy: 1e-6)
     }
 }
+
+final class TensorLayoutTests: XCTestCase {
+    /// Plain row-major values 0, 1, 2, ... of `shape`.
+    func counting(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map(Float.init))
+    }
+
+    func testBlockedRoundTripKeepsValuesAndZeroPadding() {
+        for channels in [1, 5, 16, 17, 35] {
+            let plain = counting([2, 3, 2, channels])
+            let blocked = plain.converted(to: .channelsBlocked16)
+            let padded = (channels + 15) / 16 * 16
+            XCTAssertEqual(blocked.layout, .channelsBlocked16)
+            XCTAssertEqual(blocked.shape, plain.shape)
+            XCTAssertEqual(blocked.count, plain.count)
+            XCTAssertEqual(blocked.storageCount, 2 * 3 * 2 * padded)
+            blocked.withUnsafeStorage { storage in
+                // nChw16c: (image, channel block, y, x, lane).
+                for image in 0..<2 { for block in 0..<padded / 16 { for y in 0..<3 { for x in 0..<2 {
+                    for lane in 0..<16 {
+                        let stored = storage[(((image * (padded / 16) + block) * 3 + y) * 2 + x) * 16 + lane]
+                        let channel = block * 16 + lane
+                        let expected = channel < channels ? Float(((image * 3 + y) * 2 + x) * channels + channel) : 0
+                        XCTAssertEqual(stored, expected,
+                                       "\(channels) channels: image \(image) (\(y), \(x)) channel \(channel)")
+                    }
+                } } } }
+            }
+            XCTAssertEqual(blocked.scalars, plain.scalars, "scalars are row-major whatever the layout")
+            XCTAssertEqual((0..<plain.count).map { blocked[$0] }, plain.scalars, "subscripts are row-major")
+            let back = blocked.plain()
+            XCTAssertEqual(back.layout, .plain)
+            XCTAssertEqual(back.storageCount, plain.count)
+            XCTAssertEqual(back.scalars, plain.scalars)
+        }
+    }
+
+    func testPlainOrderAccessorsOnBlockedTensors() {
+        let plain = counting([1, 2, 2, 17])
+        var blocked = plain.converted(to: .channelsBlocked16)
+        blocked[20] = -1
+        XCTAssertEqual(blocked.layout, .channelsBlocked16, "a subscript write keeps the layout")
+        XCTAssertEqual(blocked[20], -1)
+        XCTAssertEqual(blocked.plain()[20], -1)
+        XCTAssertEqual(blocked.maxRelativeDifference(to: plain), 21 / 20, "compares in row-major order: |-1 - 20| / 20")
+        blocked.withUnsafeMutableBufferPointer { values in values[0] = 7 }
+        XCTAssertEqual(blocked.layout, .plain, "mutable row-major access makes the tensor plain")
+        XCTAssertEqual(Array(blocked.scalars.prefix(3)), [7, 1, 2])
+        XCTAssertEqual(plain.converted(to: .channelsBlocked16).reshaped([4, 17]).scalars, plain.scalars)
+    }
+
+    func testElementwiseProductKeepsTheLayout() {
+        let x = counting([2, 1, 3, 5]).converted(to: .channelsBlocked16)
+        let factors = Tensor(shape: [2, 1, 3, 5], scalars: (0..<30).map { Float($0 % 3) })
+        let product = x.multiplied(elementwiseBy: factors)
+        XCTAssertEqual(product.layout, .channelsBlocked16)
+        XCTAssertEqual(product.scalars, (0..<30).map { Float($0) * Float($0 % 3) })
+        product.withUnsafeStorage { storage in
+            XCTAssertEqual(storage.enumerated().filter { $0.offset % 16 >= 5 }.map(\.element).max(), 0,
+                           "padding stays zero")
+        }
+        XCTAssertEqual(factors.multiplied(elementwiseBy: x).layout, .plain)
+    }
+}
