@@ -32,7 +32,9 @@ let package = Package(
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "KerasHDF5", dependencies: ["Models", "Layers", "CHDF5"]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
-        .target(name: "Training", dependencies: ["Layers", "Cluster", "Evaluation"]),
+        .target(name: "Training", dependencies: [
+            "Layers", "Cluster", "Evaluation", "Images", "Datasets", "Models", "KerasHDF5", "OneDNN", "CSupport",
+        ]),
 
         .executableTarget(name: "bc-train", dependencies: [
             "Training", "OneDNN", "CSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -45,6 +47,7 @@ let package = Package(
         ]),
         .executableTarget(name: "bc-data", dependencies: [
             "Datasets", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "bc-inspect", dependencies: [
             "KerasHDF5", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -51,11 +51,37 @@ public final class MPIWorld {
                        "MPI_Bcast of \(values.count) floats")
     }
 
-    private static func check(_ code: Int32, _ call: String) throws {
+    static func check(_ code: Int32, _ call: String) throws {
         guard code != cmpi_success() else { return }
         var text = [CChar](repeating: 0, count: Int(cmpi_max_error_string()))
         var length: Int32 = 0
         MPI_Error_string(code, &text, &length)
         throw MPIError(description: "\(call) failed: \(String(cString: text))")
+    }
+}
+
+extension MPIWorld {
+    /// In-place sum over ranks of Double values (statistics and metrics that need more than Float precision).
+    public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {
+        guard size > 1 else { return }
+        try Self.check(MPI_Allreduce(cmpi_in_place(), values.baseAddress, Int32(values.count), cmpi_double(), cmpi_sum(),
+                                     cmpi_comm_world()), "MPI_Allreduce(sum) of \(values.count) doubles")
+    }
+
+    /// Ends the whole job (every rank) with `code`: for errors some ranks cannot report to the others.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(cmpi_comm_world(), code)
+        exit(code)
+    }
+}
+
+extension MPIWorld {
+    /// The elementwise largest of every rank's `values`.
+    public func maximum(_ values: [Int32]) throws -> [Int32] {
+        guard size > 1 else { return values }
+        var local = values, result = [Int32](repeating: 0, count: values.count)
+        try Self.check(MPI_Allreduce(&local, &result, Int32(values.count), cmpi_int32(), cmpi_max(), cmpi_comm_world()),
+                       "MPI_Allreduce(max)")
+        return result
     }
 }

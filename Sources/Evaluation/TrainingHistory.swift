@@ -2,7 +2,7 @@ import Foundation
 
 /// A run's per-epoch history: the `history.csv` bc-train writes (a header of column names such as
 /// epoch, loss, accuracy, val_loss, val_accuracy, learning_rate; one row of numbers per epoch).
-public struct TrainingHistory: Equatable, Sendable {
+public struct TrainingHistory: Codable, Equatable, Sendable {
     public var columns: [String]
     public var rows: [[Double]]
 

@@ -1,10 +1,11 @@
 import Tensors
 
 /// Keras BatchNormalization over the last (channel) axis.
-/// Training: normalise with the batch mean and biased variance, and move the moving statistics as
+/// Training: normalise with the batch mean and biased variance (over all ranks' samples when the context has a
+/// `crossRankSum`: synchronised batch norm), and move the moving statistics as
 /// `moving = moving * momentum + batch * (1 - momentum)` (Keras 3 uses the biased variance here too;
 /// tf_keras' fused kernel uses the unbiased one for 4-D inputs). Inference, or a frozen layer: moving statistics.
-public final class BatchNormalization: Layer {
+public final class BatchNormalization: CollectiveLayer {
     public let className = "BatchNormalization"
     public let name: String
     public var trainable = true
@@ -56,39 +57,101 @@ public final class BatchNormalization: Layer {
     private var beta: Tensor { center ? weight("beta").value : Tensor(zeros: [channels]) }
     private var channels: Int { weight("moving_mean").value.count }
 
+    public func takesPartInCollectives(_ context: RunContext) -> Bool {
+        context.training && trainable && context.crossRankSum != nil
+    }
+
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        let movingMean = weight("moving_mean"), movingVariance = weight("moving_variance")
+        let x = inputs[0]
         guard context.training && trainable else {
             if context.training { saved = .movingStatistics }
-            return context.backend.batchNormInference(inputs[0], gamma: gamma, beta: beta, mean: movingMean.value,
-                                                      variance: movingVariance.value, epsilon: epsilon)
+            return context.backend.batchNormInference(x, gamma: gamma, beta: beta, mean: weight("moving_mean").value,
+                                                      variance: weight("moving_variance").value, epsilon: epsilon)
         }
-        let result = context.backend.batchNormTraining(inputs[0], gamma: gamma, beta: beta, epsilon: epsilon)
-        movingMean.value = moved(movingMean.value, toward: result.mean)
-        movingVariance.value = moved(movingVariance.value, toward: result.variance)
-        saved = .batchStatistics(input: inputs[0], mean: result.mean, variance: result.variance)
-        return result.output
+        let output: Tensor, mean: Tensor, variance: Tensor
+        if let sumOverRanks = context.crossRankSum {
+            (mean, variance) = globalStatistics(x, context: context, sumOverRanks: sumOverRanks)
+            output = x.shape[0] == 0 ? x : context.backend.batchNormInference(x, gamma: gamma, beta: beta, mean: mean,
+                                                                              variance: variance, epsilon: epsilon)
+        } else {
+            let result = context.backend.batchNormTraining(x, gamma: gamma, beta: beta, epsilon: epsilon)
+            (output, mean, variance) = (result.output, result.mean, result.variance)
+        }
+        weight("moving_mean").value = moved(weight("moving_mean").value, toward: mean)
+        weight("moving_variance").value = moved(weight("moving_variance").value, toward: variance)
+        saved = .batchStatistics(input: x, mean: mean, variance: variance)
+        return output
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         guard let savedState = saved else { preconditionFailure("\(name): backward without training forward") }
         saved = nil
+        let backend = context.backend
         guard case .batchStatistics(let input, let mean, let variance) = savedState else {
-            return [frozenInputGradient(outputGradient, backend: context.backend)]
+            // Frozen: an affine map per channel.
+            return [scaledByGammaOverDeviation(outputGradient, variance: weight("moving_variance").value, backend: backend)]
         }
-        let gradients = context.backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma,
-                                                          mean: mean, variance: variance, epsilon: epsilon)
-        if scale { weight("gamma").gradient = gradients.gamma }
-        if center { weight("beta").gradient = gradients.beta }
-        return [gradients.input]
+        guard let sumOverRanks = context.crossRankSum else {
+            let gradients = backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma, mean: mean,
+                                                      variance: variance, epsilon: epsilon)
+            store(gammaGradient: gradients.gamma, betaGradient: gradients.beta)
+            return [gradients.input]
+        }
+        // Synchronised: this rank's sums of dy * x_hat and dy (its weight gradients; the step sums those over
+        // ranks), then with the global sums, dx = gamma / std * (dy - sum(dy) / M - x_hat * sum(dy * x_hat) / M),
+        // written as two per-channel affine maps (batch-norm inference) of dy and of x.
+        let c = channels
+        let local = input.shape[0] == 0 ? nil : backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma,
+                                                                          mean: mean, variance: variance, epsilon: epsilon)
+        let localGamma = local?.gamma ?? Tensor(zeros: [c]), localBeta = local?.beta ?? Tensor(zeros: [c])
+        store(gammaGradient: localGamma, betaGradient: localBeta)
+        var sums = (localGamma.scalars + localBeta.scalars).map(Double.init) + [Double(sampleCount(input))]
+        sums.withUnsafeMutableBufferPointer { sumOverRanks($0) }
+        guard input.shape[0] > 0 else { return [input] }
+        let count = sums[2 * c], gammas = gamma.scalars, variances = variance.scalars
+        let factor = (0..<c).map { -Double(gammas[$0]) / (Double(variances[$0]) + Double(epsilon)).squareRoot() / count }
+        let towardX = backend.batchNormInference(
+            input, gamma: Tensor(shape: [c], scalars: (0..<c).map { Float(factor[$0] * sums[$0]) }),
+            beta: Tensor(shape: [c], scalars: (0..<c).map { Float(factor[$0] * sums[c + $0]) }),
+            mean: mean, variance: variance, epsilon: epsilon)
+        let towardGradient = scaledByGammaOverDeviation(outputGradient, variance: variance, backend: backend)
+        return [backend.add([towardGradient, towardX])]
     }
 
-    /// dy * gamma / sqrt(moving_variance + epsilon), per channel: the frozen layer's own affine map without its
-    /// offsets (mean and beta zero), which the backend applies in whatever layout `dy` is in.
-    private func frozenInputGradient(_ outputGradient: Tensor, backend: Backend) -> Tensor {
+    /// dy * gamma / sqrt(variance + epsilon), per channel: the layer's affine map without its offsets (mean and
+    /// beta zero), which the backend applies in whatever layout `dy` is in.
+    private func scaledByGammaOverDeviation(_ outputGradient: Tensor, variance: Tensor, backend: Backend) -> Tensor {
         let zeros = Tensor(zeros: [channels])
-        return backend.batchNormInference(outputGradient, gamma: gamma, beta: zeros, mean: zeros,
-                                          variance: weight("moving_variance").value, epsilon: epsilon)
+        return backend.batchNormInference(outputGradient, gamma: gamma, beta: zeros, mean: zeros, variance: variance,
+                                          epsilon: epsilon)
+    }
+
+    /// Mean and biased variance over the samples of all ranks, combined in two rounds so that no variance is
+    /// computed as a difference of large sums: the global mean first, then every rank's squared deviations
+    /// from it (Chan et al.'s pairwise update, in Double).
+    private func globalStatistics(_ x: Tensor, context: RunContext,
+                                  sumOverRanks: (UnsafeMutableBufferPointer<Double>) -> Void) -> (Tensor, Tensor) {
+        let c = channels, count = Double(sampleCount(x))
+        let local = x.shape[0] == 0 ? nil
+            : context.backend.batchNormTraining(x, gamma: gamma, beta: beta, epsilon: epsilon)
+        let localMean = local?.mean.scalars.map(Double.init) ?? Array(repeating: 0, count: c)
+        let localVariance = local?.variance.scalars.map(Double.init) ?? Array(repeating: 0, count: c)
+        var sums = localMean.map { $0 * count } + [count]
+        sums.withUnsafeMutableBufferPointer { sumOverRanks($0) }
+        let total = sums[c]
+        let mean = (0..<c).map { sums[$0] / total }
+        var deviations = (0..<c).map { count * (localVariance[$0] + (localMean[$0] - mean[$0]) * (localMean[$0] - mean[$0])) }
+        deviations.withUnsafeMutableBufferPointer { sumOverRanks($0) }
+        return (Tensor(shape: [c], scalars: mean.map(Float.init)),
+                Tensor(shape: [c], scalars: deviations.map { Float($0 / total) }))
+    }
+
+    /// Values per channel in `x`: batch times spatial positions.
+    private func sampleCount(_ x: Tensor) -> Int { x.shape.dropLast().reduce(1, *) }
+
+    private func store(gammaGradient: Tensor, betaGradient: Tensor) {
+        if scale { weight("gamma").gradient = gammaGradient }
+        if center { weight("beta").gradient = betaGradient }
     }
 
     private func moved(_ moving: Tensor, toward batch: Tensor) -> Tensor {

@@ -16,6 +16,8 @@ public final class Graph {
     public let nodes: [Node]
     /// Number of consumers of each node's output (the graph output counts as one).
     private let consumerCounts: [Int]
+    /// Whether the last forward pass had no samples (a rank's share of a short last step can be empty).
+    private var lastBatchWasEmpty = false
 
     init(name: String, nodes: [Node]) {
         self.name = name
@@ -54,6 +56,8 @@ public final class Graph {
             throw LayerError(layer: nodes[0].layer.name,
                              "model '\(name)' expects batches of shape [batch] + \(inputShape), got \(input.shape)")
         }
+        lastBatchWasEmpty = input.shape[0] == 0
+        guard !lastBatchWasEmpty else { return forwardWithoutSamples(context: context) }
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var remaining = consumerCounts
         values[0] = input
@@ -86,6 +90,7 @@ public final class Graph {
 
     /// Runs backward from the output layer (through `outputBackward`) to the input.
     private func propagate(context: RunContext, outputBackward: (Layer) -> [Tensor]) -> Tensor {
+        guard !lastBatchWasEmpty else { return backwardWithoutSamples(context: context) }
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
         for index in stride(from: nodes.count - 1, through: 1, by: -1) {
             let node = nodes[index]
@@ -102,6 +107,26 @@ public final class Graph {
             }
         }
         return gradients[0]!
+    }
+}
+
+extension Graph {
+    /// A rank without samples still makes every collective call the others make (layer by layer, in the same
+    /// order), so its collective layers run on empty batches; nothing else computes.
+    fileprivate func forwardWithoutSamples(context: RunContext) -> Tensor {
+        for node in nodes.dropFirst() where (node.layer as? CollectiveLayer)?.takesPartInCollectives(context) == true {
+            _ = node.layer.forward([Tensor(zeros: [0] + nodes[node.inputs[0]].outputShape)], context: context)
+        }
+        return Tensor(zeros: [0] + outputShape)
+    }
+
+    /// Zero weight gradients (this rank adds nothing to the sums over ranks), and the collective layers' backward.
+    fileprivate func backwardWithoutSamples(context: RunContext) -> Tensor {
+        for (_, weight) in namedWeights where weight.isTrainableVariable { weight.gradient = Tensor(zeros: weight.value.shape) }
+        for node in nodes.reversed() where (node.layer as? CollectiveLayer)?.takesPartInCollectives(context) == true {
+            _ = node.layer.backward(Tensor(zeros: [0] + node.outputShape), context: context)
+        }
+        return Tensor(zeros: [0] + inputShape)
     }
 }
 

@@ -30,6 +30,12 @@ public protocol SoftmaxOutputLayer: Layer {
     func backward(logitGradient: Tensor, context: RunContext) -> [Tensor]
 }
 
+/// A layer whose training pass communicates with the other ranks (synchronised batch norm). On a rank without
+/// samples in a step it still runs, on an empty batch, so that every rank makes the same collective calls.
+public protocol CollectiveLayer: Layer {
+    func takesPartInCollectives(_ context: RunContext) -> Bool
+}
+
 /// One weight variable: Keras name (`kernel`, `bias`, `gamma`, `beta`, `moving_mean`, `moving_variance`),
 /// its value, whether an optimizer updates it, and the gradient of the last backward pass.
 public final class Weight {
@@ -51,8 +57,13 @@ public struct RunContext {
     /// so dropout masks do not depend on how a global batch is split over ranks.
     public var sampleKeys: [UInt64]
 
-    public init(backend: Backend, training: Bool, sampleKeys: [UInt64] = []) {
-        (self.backend, self.training, self.sampleKeys) = (backend, training, sampleKeys)
+    /// Sums values over all ranks in place (synchronised batch norm); nil in a single process. Layers call it in
+    /// graph order, the same calls on every rank, even a rank without samples in the step.
+    public var crossRankSum: ((UnsafeMutableBufferPointer<Double>) -> Void)?
+
+    public init(backend: Backend, training: Bool, sampleKeys: [UInt64] = [],
+                crossRankSum: ((UnsafeMutableBufferPointer<Double>) -> Void)? = nil) {
+        (self.backend, self.training, self.sampleKeys, self.crossRankSum) = (backend, training, sampleKeys, crossRankSum)
     }
 }
 

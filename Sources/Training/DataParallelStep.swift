@@ -4,16 +4,22 @@ import Tensors
 
 /// One data-parallel training step, as every rank runs it: forward on this rank's part of the global batch,
 /// loss, backward, gradients summed over ranks (the loss is already divided by the global batch size, so the
-/// sum is the global mean gradient), then the same optimizer update on every rank.
+/// sum is the global mean gradient), then the same optimizer update on every rank. With synchronised batch
+/// norm, statistics are summed over ranks inside forward and backward, so the step computes what one process
+/// would on the whole global batch.
 public final class DataParallelStep {
     public let model: Graph
     public let optimizer: Optimizer
     public let loss: CategoricalCrossentropy
     public let backend: Backend
     public let world: MPIWorld
+    let synchronizeBatchNorm: Bool
+    let bucketElements: Int
 
-    public init(model: Graph, optimizer: Optimizer, loss: CategoricalCrossentropy, backend: Backend, world: MPIWorld) {
+    public init(model: Graph, optimizer: Optimizer, loss: CategoricalCrossentropy, backend: Backend, world: MPIWorld,
+                synchronizeBatchNorm: Bool = true, bucketElements: Int = 4 << 20) {
         (self.model, self.optimizer, self.loss, self.backend, self.world) = (model, optimizer, loss, backend, world)
+        (self.synchronizeBatchNorm, self.bucketElements) = (synchronizeBatchNorm, bucketElements)
     }
 
     /// Global batch loss and number of correctly classified samples, identical on every rank.
@@ -22,21 +28,31 @@ public final class DataParallelStep {
         public var correct: Int
     }
 
-    public func run(images: Tensor, labels: [Int], sampleKeys: [UInt64], globalBatchSize: Int) throws -> Result {
-        let context = RunContext(backend: backend, training: true, sampleKeys: sampleKeys)
-        let probabilities = try model.forward(images, context: context)
-        model.backward(logitGradient: loss.logitGradient(probabilities: probabilities, labels: labels,
-                                                         globalBatchSize: globalBatchSize), context: context)
+    public func run(_ batch: RankBatch) throws -> Result {
+        let context = RunContext(backend: backend, training: true, sampleKeys: batch.sampleKeys,
+                                 crossRankSum: synchronizeBatchNorm && world.size > 1 ? sumOverRanks : nil)
+        let probabilities = try model.forward(batch.images, context: context)
+        model.backward(logitGradient: loss.logitGradient(probabilities: probabilities, labels: batch.labels,
+                                                         globalBatchSize: batch.globalCount), context: context)
         let weights = model.trainableWeights
         var gradients = weights.map { $0.weight.gradient! }
-        try world.sum(&gradients)
+        try world.sum(&gradients, bucketElements: bucketElements)
         for (entry, gradient) in zip(weights, gradients) { entry.weight.gradient = gradient }
         optimizer.apply(to: weights)
 
-        var totals = [loss.loss(probabilities: probabilities, labels: labels, globalBatchSize: globalBatchSize),
-                      Float(correctCount(probabilities, labels))]
+        var totals = [loss.loss(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount),
+                      Float(correctCount(probabilities, batch.labels))]
         try totals.withUnsafeMutableBufferPointer { try world.sum($0) }
         return Result(loss: totals[0], correct: Int(totals[1]))
+    }
+
+    /// Batch-norm statistics summed over ranks. Layers cannot throw mid-pass, so an MPI failure here ends the
+    /// job with its message (a half-synchronised step cannot be recovered).
+    private func sumOverRanks(_ values: UnsafeMutableBufferPointer<Double>) {
+        do { try world.sum(values) } catch {
+            print("bc-train: error: \(error)")
+            world.abort(code: 1)
+        }
     }
 
     /// Makes every rank start from rank 0's weights.

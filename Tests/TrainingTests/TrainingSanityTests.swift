@@ -18,8 +18,8 @@ final class TrainingSanityTests: XCTestCase {
         for index in 0..<120 {
             let samples = index * batchSize..<(index + 1) * batchSize
             let batch = task.samples(samples)
-            let result = try step.run(images: batch.images, labels: batch.labels, sampleKeys: samples.map { UInt64($0) },
-                                      globalBatchSize: batchSize)
+            let result = try step.run(RankBatch(images: batch.images, labels: batch.labels,
+                                                sampleKeys: samples.map { UInt64($0) }, globalCount: batchSize))
             losses.append(result.loss)
         }
         let test = task.samples(1_000_000..<1_000_400)

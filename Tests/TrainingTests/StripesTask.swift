@@ -1,16 +1,17 @@
 import Layers
+import Training
 import Tensors
 
-/// A generated two-class image task for smoke runs and tests until real datasets are wired in:
+/// A generated two-class image task for the training sanity test:
 /// noisy images with horizontal (class 0) or vertical (class 1) stripes of random phase and period.
 /// Sample `i` of the task is a pure function of (seed, i), so any rank can make any sample.
-public struct StripesTask {
-    public let imageSize: Int
-    public let seed: UInt64
+struct StripesTask {
+    let imageSize: Int
+    let seed: UInt64
 
-    public init(imageSize: Int = 12, seed: UInt64 = 1) { (self.imageSize, self.seed) = (imageSize, seed) }
+    init(imageSize: Int = 12, seed: UInt64 = 1) { (self.imageSize, self.seed) = (imageSize, seed) }
 
-    public func samples(_ indices: some Collection<Int>) -> (images: Tensor, labels: [Int]) {
+    func samples(_ indices: some Collection<Int>) -> (images: Tensor, labels: [Int]) {
         var values: [Float] = []
         values.reserveCapacity(indices.count * imageSize * imageSize * 3)
         var labels: [Int] = []
@@ -28,7 +29,7 @@ public struct StripesTask {
     }
 
     /// A small CNN for the task: conv-BN-ReLU, max pool, conv-ReLU, global average pool, softmax.
-    public func makeModel(seed: UInt64 = 3) throws -> Graph {
+    func makeModel(seed: UInt64 = 3) throws -> Graph {
         let builder = GraphBuilder(seed: seed)
         var x = try builder.input(shape: [imageSize, imageSize, 3])
         x = try Conv2D(8, kernelSize: 3, padding: .same, name: "conv1")(x)

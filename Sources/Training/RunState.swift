@@ -1,0 +1,43 @@
+import Evaluation
+import Foundation
+import Layers
+
+/// Where a run is and everything its callbacks remember, saved in every checkpoint (as JSON in the training
+/// state group) so that re-running the same command continues exactly.
+struct RunState: Codable, Equatable {
+    /// The epoch in progress (0-based) and the number of its steps already done.
+    var epoch = 0
+    var step = 0
+    var globalStep = 0
+    /// The rate after plateau reductions; warmup scales it per step.
+    var learningRate: Float
+    /// Running sums of the epoch in progress, so a resumed epoch reports the same totals.
+    var epochLossSum = 0.0
+    var epochCorrect = 0
+    var epochSamples = 0
+    var best: BestCheckpointTracker
+    var reduceLR: ReduceLROnPlateau?
+    var earlyStopping: EarlyStopping?
+    var stoppedEarly = false
+    var history = TrainingHistory(columns: ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"])
+    /// The world size that wrote the checkpoint (resuming on another is allowed, and said).
+    var worldSize: Int
+    var config: TrainingConfig
+
+    init(config: TrainingConfig, worldSize: Int) {
+        learningRate = config.training.optimizer.learningRate
+        best = BestCheckpointTracker(monitor: config.callbacks.monitor, mode: config.callbacks.mode)
+        reduceLR = config.callbacks.reduceLROnPlateau.map(ReduceLROnPlateau.init)
+        earlyStopping = config.callbacks.earlyStopping.map(EarlyStopping.init)
+        self.worldSize = worldSize
+        self.config = config
+    }
+
+    var json: JSON {
+        get throws { try JSONDecoder().decode(JSON.self, from: JSONEncoder().encode(self)) }
+    }
+
+    init(json: JSON) throws {
+        self = try JSONDecoder().decode(RunState.self, from: JSONEncoder().encode(json))
+    }
+}

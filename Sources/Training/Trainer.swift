@@ -1,0 +1,186 @@
+import CSupport
+import Cluster
+import Evaluation
+import Foundation
+import KerasHDF5
+import Layers
+import Tensors
+
+/// How a run ended. `interrupted` means a stop signal was agreed on and `last.h5` written: re-running the same
+/// command resumes.
+public enum TrainingOutcome: Equatable {
+    case finished, stoppedEarly
+    case interrupted(signal: Int32)
+}
+
+/// The epoch/step loop of one rank. Every rank runs the same steps; at each step boundary they agree on stop
+/// requests and periodic checkpoints; rank 0 alone writes files and prints.
+public final class Trainer {
+    let config: TrainingConfig
+    let world: MPIWorld
+    let step: DataParallelStep
+    let training: BatchSource
+    let validation: BatchSource?
+    let checkpoints: CheckpointStore
+    var state: RunState
+    private var lastCheckpointTime = Date()
+    /// Names of the head's layers, which stay trainable while the backbone is frozen.
+    let headLayers: Set<String>
+
+    init(config: TrainingConfig, world: MPIWorld, step: DataParallelStep, training: BatchSource,
+         validation: BatchSource?, checkpoints: CheckpointStore, state: RunState, headLayers: Set<String>) {
+        (self.config, self.world, self.step, self.training, self.validation) = (config, world, step, training, validation)
+        (self.checkpoints, self.state, self.headLayers) = (checkpoints, state, headLayers)
+    }
+
+    func log(_ line: String) {
+        guard world.rank == 0 else { return }
+        print(line)
+        fflush(stdout)
+    }
+
+    public func run() throws -> TrainingOutcome {
+        csupport_install_stop_handlers()
+        let warmupSteps = config.callbacks.warmupEpochs * training.stepsPerEpoch
+        while state.epoch < config.training.epochs && !state.stoppedEarly {
+            freezeBackbone(state.epoch < config.model.freezeBackboneEpochs)
+            log("Epoch \(state.epoch + 1)/\(config.training.epochs)")
+            try training.start(epoch: state.epoch, step: state.step)
+            let bar = ProgressBar(totalSteps: training.stepsPerEpoch, interactive: world.rank == 0 && isatty(STDOUT_FILENO) != 0)
+            let started = Date()
+            while state.step < training.stepsPerEpoch {
+                let (stopSignal, checkpointDue) = try agreeAtStepBoundary()
+                if stopSignal != 0 {
+                    try saveLast()
+                    log("\nstopped by signal \(stopSignal) at epoch \(state.epoch + 1), step \(state.step); "
+                        + "\(checkpoints.last.path) written: run the same command again to resume")
+                    return .interrupted(signal: stopSignal)
+                }
+                if checkpointDue { try saveLast() }
+                let batch = try training.next()
+                step.optimizer.learningRate = warmupLearningRate(base: state.learningRate, globalStep: state.globalStep,
+                                                                 warmupSteps: warmupSteps)
+                let result = try step.run(batch)
+                guard result.loss.isFinite else {
+                    throw TrainingError("the loss became \(result.loss) at epoch \(state.epoch + 1), step \(state.step + 1): "
+                                        + "training stopped; the last good checkpoint is \(checkpoints.last.path) "
+                                        + "(try a lower learning rate)")
+                }
+                state.step += 1
+                state.globalStep += 1
+                state.epochLossSum += Double(result.loss) * Double(batch.globalCount)
+                state.epochCorrect += result.correct
+                state.epochSamples += batch.globalCount
+                if world.rank == 0 { bar.show(step: state.step, elapsed: Date().timeIntervalSince(started), metrics: epochMetrics) }
+            }
+            try finishEpoch(bar: bar, elapsed: Date().timeIntervalSince(started))
+        }
+        return state.stoppedEarly ? .stoppedEarly : .finished
+    }
+
+    private var epochMetrics: [(String, Double)] {
+        let samples = Double(max(state.epochSamples, 1))
+        return [("loss", state.epochLossSum / samples), ("accuracy", Double(state.epochCorrect) / samples)]
+    }
+
+    /// One allreduce per step: the largest stop signal any rank received, and rank 0's clock saying a periodic
+    /// checkpoint is due (ranks' clocks differ, so rank 0 decides for all).
+    private func agreeAtStepBoundary() throws -> (stopSignal: Int32, checkpointDue: Bool) {
+        var due: Int32 = 0
+        if world.rank == 0 {
+            let everySteps = config.callbacks.checkpointEverySteps, everyMinutes = config.callbacks.checkpointEveryMinutes
+            let bySteps = everySteps > 0 && state.step > 0 && state.step % everySteps == 0
+            let byTime = everyMinutes > 0 && Date().timeIntervalSince(lastCheckpointTime) >= everyMinutes * 60
+            due = bySteps || byTime ? 1 : 0
+        }
+        let agreed = try world.maximum([csupport_stop_requested(), due])
+        return (agreed[0], agreed[1] != 0)
+    }
+
+    private func finishEpoch(bar: ProgressBar, elapsed: Double) throws {
+        var logs = Dictionary(uniqueKeysWithValues: epochMetrics)
+        if let validation { logs.merge(try evaluate(validation)) { $1 } }
+        let line = [("val_loss", logs["val_loss"]), ("val_accuracy", logs["val_accuracy"])].compactMap { name, value in
+            value.map { (name, $0) }
+        }
+        if world.rank == 0 { bar.finish(elapsed: elapsed, metrics: epochMetrics + line) }
+        state.history.rows.append([Double(state.epoch + 1), logs["loss"]!, logs["accuracy"]!, logs["val_loss"] ?? .nan,
+                                   logs["val_accuracy"] ?? .nan, Double(state.learningRate)])
+
+        let improved = logs[config.callbacks.monitor].map { state.best.improves($0) } ?? false
+        if var reduce = state.reduceLR, let value = logs[reduce.options.monitor] {
+            let reduced = reduce.epochEnded(value: value, learningRate: state.learningRate)
+            if reduced != state.learningRate { log("ReduceLROnPlateau: learning rate \(state.learningRate) -> \(reduced)") }
+            state.learningRate = reduced
+            state.reduceLR = reduce
+        }
+        if var stop = state.earlyStopping, let value = logs[stop.options.monitor] {
+            state.stoppedEarly = stop.epochEnded(epoch: state.epoch, value: value)
+            state.earlyStopping = stop
+            if state.stoppedEarly { log("EarlyStopping: no improvement of \(stop.options.monitor); stopping") }
+        }
+        let finishedEpoch = state.epoch + 1
+        state.epoch += 1
+        state.step = 0
+        (state.epochLossSum, state.epochCorrect, state.epochSamples) = (0, 0, 0)
+        try saveLast()
+        if improved {
+            try onRankZero { try checkpoints.write(step.model, to: checkpoints.best, trainingConfig: trainingConfig, state: trainingState) }
+            log("\(config.callbacks.monitor) improved to \(String(format: "%.4f", state.best.best!)): \(checkpoints.best.path) written")
+        }
+        if config.callbacks.saveEveryEpoch {
+            try onRankZero {
+                try checkpoints.write(step.model, to: checkpoints.epoch(finishedEpoch), trainingConfig: trainingConfig, state: trainingState)
+            }
+        }
+        try onRankZero {
+            try state.history.csv.write(to: checkpoints.directory.appendingPathComponent("history.csv"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// Loss and accuracy over a whole split, every rank evaluating its share, sums combined over ranks.
+    private func evaluate(_ source: BatchSource) throws -> [String: Double] {
+        try source.start(epoch: 0, step: 0)
+        var totals = [0.0, 0.0, 0.0]  // loss sum, correct, samples
+        let context = RunContext(backend: step.backend, training: false)
+        for _ in 0..<source.stepsPerEpoch {
+            let batch = try source.next()
+            guard !batch.labels.isEmpty else { continue }
+            let probabilities = try step.model.forward(batch.images, context: context)
+            totals[0] += Double(CategoricalCrossentropy().loss(probabilities: probabilities, labels: batch.labels,
+                                                               globalBatchSize: 1))
+            totals[1] += Double(correctCount(probabilities, batch.labels))
+            totals[2] += Double(batch.labels.count)
+        }
+        try totals.withUnsafeMutableBufferPointer { try world.sum($0) }
+        return ["val_loss": totals[0] / max(totals[2], 1), "val_accuracy": totals[1] / max(totals[2], 1)]
+    }
+
+    /// In the backbone-frozen epochs only the head trains (and frozen batch norms use their moving statistics,
+    /// as in Keras).
+    private func freezeBackbone(_ frozen: Bool) {
+        for layer in step.model.layers { layer.trainable = !frozen || headLayers.contains(layer.name) }
+    }
+
+    var trainingConfig: JSON { kerasTrainingConfig(optimizer: step.optimizer) }
+
+    var trainingState: TrainingState {
+        get throws { TrainingState(optimizer: step.optimizer, json: try state.json) }
+    }
+
+    private func saveLast() throws {
+        try onRankZero { try checkpoints.writeLast(step.model, trainingConfig: trainingConfig, state: trainingState) }
+        lastCheckpointTime = Date()
+    }
+
+    /// Runs `write` on rank 0 and makes every rank learn whether it worked, so that all fail together.
+    private func onRankZero(_ write: () throws -> Void) throws {
+        var failure: Error?
+        if world.rank == 0 {
+            do { try write() } catch { failure = error }
+        }
+        let failed = try world.maximum([failure == nil ? 0 : 1])[0]
+        if let failure { throw failure }
+        if failed != 0 { throw TrainingError("rank 0 could not write a checkpoint (its error is in rank 0's output)") }
+    }
+}

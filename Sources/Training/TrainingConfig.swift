@@ -1,0 +1,219 @@
+import Foundation
+import Images
+import Models
+
+/// Everything a run needs, read from `config.json`. Every key has a default except `data.root`; unknown keys
+/// are rejected with a suggestion. `batch_size` is the *global* batch, split over however many ranks run.
+public struct TrainingConfig: Codable, Equatable {
+    public var runName = "run"
+    public var outputDirectory = "Checkpoints"
+    public var model = ModelOptions()
+    public var data: DataOptions
+    public var training = TrainingOptions()
+    public var callbacks = CallbackOptions()
+    public var distributed = DistributedOptions()
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case runName = "run_name", outputDirectory = "output_dir", model, data, training, callbacks, distributed
+    }
+
+    public init(data: DataOptions) { self.data = data }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        runName = try c.decodeIfPresent(String.self, forKey: .runName) ?? runName
+        outputDirectory = try c.decodeIfPresent(String.self, forKey: .outputDirectory) ?? outputDirectory
+        model = try c.decodeIfPresent(ModelOptions.self, forKey: .model) ?? model
+        data = try c.decode(DataOptions.self, forKey: .data)
+        training = try c.decodeIfPresent(TrainingOptions.self, forKey: .training) ?? training
+        callbacks = try c.decodeIfPresent(CallbackOptions.self, forKey: .callbacks) ?? callbacks
+        distributed = try c.decodeIfPresent(DistributedOptions.self, forKey: .distributed) ?? distributed
+    }
+
+    /// The folder of this run's checkpoints, config, split and history.
+    public var runDirectory: URL { URL(fileURLWithPath: outputDirectory).appendingPathComponent(runName) }
+}
+
+public struct ModelOptions: Codable, Equatable {
+    public var architecture = Architecture.resnet50
+    /// Input height and width.
+    public var inputSize = [224, 224]
+    public var classes = 2
+    public var dropout: Float = 0.5
+    public var headBatchNorm = true
+    /// A Keras notop weights file (e.g. resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5) for the backbone.
+    public var pretrained: String?
+    /// Train only the head for this many epochs, then fine-tune everything (the usual transfer-learning recipe).
+    public var freezeBackboneEpochs = 0
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case architecture, inputSize = "input_size", classes, dropout, headBatchNorm = "head_batch_norm", pretrained
+        case freezeBackboneEpochs = "freeze_backbone_epochs"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decodeIfPresent(Architecture.self, forKey: .architecture) ?? architecture
+        inputSize = try c.decodeIfPresent([Int].self, forKey: .inputSize) ?? inputSize
+        classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? classes
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? dropout
+        headBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .headBatchNorm) ?? headBatchNorm
+        pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
+        freezeBackboneEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeBackboneEpochs) ?? freezeBackboneEpochs
+    }
+}
+
+public struct DataOptions: Codable, Equatable {
+    public enum SplitMode: String, Codable, Equatable {
+        /// stratified by class, no patient in two splits (the default: image splits leak patients)
+        case patient
+        /// stratified by class, images assigned independently (leaky; reported as such)
+        case image
+        /// BreakHis' official fold file
+        case fold
+    }
+
+    /// A folder of class folders (`<class>/*.png`), of split folders (`{train,validation,test}/<class>/*.png`, used
+    /// as they are) or the original BreakHis tree; which one is recognised from its contents.
+    public var root: String
+    /// Keep only this magnification (40, 100, 200 or 400; BreakHis file names); all when absent.
+    public var magnification: Int?
+    public var split = SplitMode.patient
+    /// train, validation, test
+    public var splitFractions: [Double] = [0.7, 0.15, 0.15]
+    public var foldFile: String?
+    public var augmentation = Augmentation.none
+    public var resize = ResizeMethod.bilinear
+    /// "balanced" (sklearn/Keras style n / (classes * count)), "none", or explicit per-class weights.
+    public var classWeight = ClassWeightOption.none
+    public var balancedSampling = false
+    public var cacheMegabytes = 2048
+    public var loaderThreads = 2
+    public var skipUnparseable = false
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case root, magnification, split, splitFractions = "split_fractions", foldFile = "fold_file"
+        case augmentation, resize, classWeight = "class_weight", balancedSampling = "balanced_sampling"
+        case cacheMegabytes = "cache_megabytes", loaderThreads = "loader_threads", skipUnparseable = "skip_unparseable"
+    }
+
+    public init(root: String) { self.root = root }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        root = try c.decode(String.self, forKey: .root)
+        magnification = try c.decodeIfPresent(Int.self, forKey: .magnification)
+        split = try c.decodeIfPresent(SplitMode.self, forKey: .split) ?? split
+        splitFractions = try c.decodeIfPresent([Double].self, forKey: .splitFractions) ?? splitFractions
+        foldFile = try c.decodeIfPresent(String.self, forKey: .foldFile)
+        augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? augmentation
+        resize = try c.decodeIfPresent(ResizeMethod.self, forKey: .resize) ?? resize
+        classWeight = try c.decodeIfPresent(ClassWeightOption.self, forKey: .classWeight) ?? classWeight
+        balancedSampling = try c.decodeIfPresent(Bool.self, forKey: .balancedSampling) ?? balancedSampling
+        cacheMegabytes = try c.decodeIfPresent(Int.self, forKey: .cacheMegabytes) ?? cacheMegabytes
+        loaderThreads = try c.decodeIfPresent(Int.self, forKey: .loaderThreads) ?? loaderThreads
+        skipUnparseable = try c.decodeIfPresent(Bool.self, forKey: .skipUnparseable) ?? skipUnparseable
+    }
+}
+
+/// `class_weight`: "balanced", "none", or one weight per class.
+public enum ClassWeightOption: Codable, Equatable {
+    case none, balanced
+    case explicit([Float])
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let weights = try? c.decode([Float].self) { self = .explicit(weights); return }
+        switch try c.decode(String.self) {
+        case "balanced": self = .balanced
+        case "none": self = .none
+        case let other:
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "'\(other)' is not \"balanced\", \"none\" or a list of per-class weights"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .none: try c.encode("none")
+        case .balanced: try c.encode("balanced")
+        case .explicit(let weights): try c.encode(weights)
+        }
+    }
+}
+
+public struct TrainingOptions: Codable, Equatable {
+    public var epochs = 10
+    public var batchSize = 32
+    public var optimizer = OptimizerOptions()
+    public var seed: UInt64 = 1
+    public var threadsPerRank = 1
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, batchSize = "batch_size", optimizer, seed, threadsPerRank = "threads_per_rank"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? epochs
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        optimizer = try c.decodeIfPresent(OptimizerOptions.self, forKey: .optimizer) ?? optimizer
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        threadsPerRank = try c.decodeIfPresent(Int.self, forKey: .threadsPerRank) ?? threadsPerRank
+    }
+}
+
+public struct OptimizerOptions: Codable, Equatable {
+    public enum Name: String, Codable { case adam, sgd }
+    public var name = Name.adam
+    public var learningRate: Float = 0.001
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var epsilon: Float = 1e-7
+    public var momentum: Float = 0
+    public var nesterov = false
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, learningRate = "learning_rate", beta1 = "beta_1", beta2 = "beta_2", epsilon, momentum, nesterov
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(Name.self, forKey: .name) ?? name
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
+        beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? beta1
+        beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? beta2
+        epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? epsilon
+        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? momentum
+        nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? nesterov
+    }
+}
+
+public struct DistributedOptions: Codable, Equatable {
+    /// Batch-norm statistics summed over ranks, so any number of ranks trains the same model.
+    public var syncBatchNorm = true
+    public var bucketMegabytes = 16
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case syncBatchNorm = "sync_batch_norm", bucketMegabytes = "bucket_megabytes" }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? syncBatchNorm
+        bucketMegabytes = try c.decodeIfPresent(Int.self, forKey: .bucketMegabytes) ?? bucketMegabytes
+    }
+}
