@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "bc-train", targets: ["bc-train"]),
+        .executable(name: "bc-eval", targets: ["bc-eval"]),
         .executable(name: "bc-bench", targets: ["bc-bench"]),
         .executable(name: "bc-bench-images", targets: ["bc-bench-images"]),
         .executable(name: "bc-data", targets: ["bc-data"]),
@@ -31,6 +32,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Images", "Tensors"]),
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "KerasHDF5", dependencies: ["Models", "Layers", "CHDF5"]),
+        .target(name: "Serving", dependencies: ["KerasHDF5", "Layers", "OneDNN", "Images", "Datasets", "Evaluation"]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: [
             "Layers", "Cluster", "Evaluation", "Images", "Datasets", "Models", "KerasHDF5", "OneDNN", "CSupport",
@@ -38,6 +40,9 @@ let package = Package(
 
         .executableTarget(name: "bc-train", dependencies: [
             "Training", "OneDNN", "CSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "bc-eval", dependencies: [
+            "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-bench", dependencies: [
             "Layers", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -61,7 +66,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "OneDNN"]),
         .testTarget(name: "KerasHDF5Tests", dependencies: ["KerasHDF5", "Models", "OneDNN"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN", "KerasHDF5", "Datasets", "Models"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -46,17 +46,20 @@ struct CheckpointStore {
         return nil
     }
 
-    /// Whether the directory can be created and written (checked before training starts).
+    /// Whether the directory can be created and written (checked by every rank before training starts).
     func checkWritable() throws {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let probe = directory.appendingPathComponent(".write-test-\(getpid())")
-            guard FileManager.default.createFile(atPath: probe.path, contents: Data()) else {
-                throw CocoaError(.fileWriteNoPermission)
-            }
-            try FileManager.default.removeItem(at: probe)
-        } catch {
-            throw TrainingError("checkpoint directory \(directory.path) is not writable (\(error.localizedDescription))")
+        func refuse(_ reason: String) -> TrainingError {
+            TrainingError("checkpoint folder \(directory.path) is not writable: \(reason)")
+        }
+        var existing = directory
+        var isFolder: ObjCBool = false
+        while !FileManager.default.fileExists(atPath: existing.path, isDirectory: &isFolder) {
+            existing.deleteLastPathComponent()
+        }
+        guard isFolder.boolValue else { throw refuse("\(existing.path) is a file, not a folder") }
+        guard access(existing.path, W_OK) == 0 else { throw refuse("\(existing.path): \(String(cString: strerror(errno)))") }
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw refuse("cannot create it (\(error.localizedDescription))")
         }
     }
 }

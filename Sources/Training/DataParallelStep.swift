@@ -29,8 +29,10 @@ public final class DataParallelStep {
     }
 
     public func run(_ batch: RankBatch) throws -> Result {
+        // Synchronised batch norm takes the same code path on one rank as on many (its sums then stay local), so
+        // that any world size computes the same formulas, not just mathematically equal ones.
         let context = RunContext(backend: backend, training: true, sampleKeys: batch.sampleKeys,
-                                 crossRankSum: synchronizeBatchNorm && world.size > 1 ? sumOverRanks : nil)
+                                 crossRankSum: synchronizeBatchNorm ? sumOverRanks : nil)
         let probabilities = try model.forward(batch.images, context: context)
         model.backward(logitGradient: loss.logitGradient(probabilities: probabilities, labels: batch.labels,
                                                          globalBatchSize: batch.globalCount), context: context)
@@ -61,13 +63,14 @@ public final class DataParallelStep {
     }
 }
 
-/// Samples whose highest probability is at their label.
+/// Samples whose highest probability is at their label (a row with NaN counts as wrong).
 public func correctCount(_ probabilities: Tensor, _ labels: [Int]) -> Int {
     let classes = probabilities.shape[1]
     return probabilities.withUnsafeBufferPointer { p in
         labels.indices.filter { sample in
             let row = p[(sample * classes)..<((sample + 1) * classes)]
-            return row.firstIndex(of: row.max()!)! - sample * classes == labels[sample]
+            guard !row.contains(where: \.isNaN) else { return false }
+            return row.indices.max { row[$0] < row[$1] }! - sample * classes == labels[sample]
         }.count
     }
 }

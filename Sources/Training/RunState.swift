@@ -23,21 +23,37 @@ struct RunState: Codable, Equatable {
     /// The world size that wrote the checkpoint (resuming on another is allowed, and said).
     var worldSize: Int
     var config: TrainingConfig
+    /// The dataset's class names in label order, so predictions can be named without the dataset.
+    var classNames: [String]
 
-    init(config: TrainingConfig, worldSize: Int) {
+    init(config: TrainingConfig, worldSize: Int, classNames: [String]) {
         learningRate = config.training.optimizer.learningRate
         best = BestCheckpointTracker(monitor: config.callbacks.monitor, mode: config.callbacks.mode)
         reduceLR = config.callbacks.reduceLROnPlateau.map(ReduceLROnPlateau.init)
         earlyStopping = config.callbacks.earlyStopping.map(EarlyStopping.init)
         self.worldSize = worldSize
         self.config = config
+        self.classNames = classNames
     }
 
     var json: JSON {
-        get throws { try JSONDecoder().decode(JSON.self, from: JSONEncoder().encode(self)) }
+        get throws { try JSONDecoder().decode(JSON.self, from: Self.encoder.encode(self)) }
     }
 
     init(json: JSON) throws {
-        self = try JSONDecoder().decode(RunState.self, from: JSONEncoder().encode(json))
+        self = try Self.decoder.decode(RunState.self, from: JSONEncoder().encode(json))
     }
+
+    /// History and callback values may be NaN or infinite (a diverged validation loss); JSON has no such numbers.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }()
 }

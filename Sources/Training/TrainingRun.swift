@@ -19,7 +19,7 @@ public enum TrainingRun {
         let config = try TrainingConfig.load(from: URL(fileURLWithPath: configPath), overrides: overrides)
         let log = { (line: String) in if world.rank == 0 { print(line); fflush(stdout) } }
         let checkpoints = CheckpointStore(directory: config.runDirectory)
-        try agree(world) { if world.rank == 0 { try checkpoints.checkWritable() } }
+        try agree(world) { try checkpoints.checkWritable() }
 
         // Data: every rank reads the folder and computes the same split.
         let dataset = try Dataset(root: URL(fileURLWithPath: config.data.root), options: DatasetOptions(
@@ -48,7 +48,7 @@ public enum TrainingRun {
                                     synchronizeBatchNorm: config.distributed.syncBatchNorm,
                                     bucketElements: config.distributed.bucketMegabytes << 18)
 
-        var state = RunState(config: config, worldSize: world.size)
+        var state = RunState(config: config, worldSize: world.size, classNames: dataset.classNames)
         if resume, let found = checkpoints.newestValid() {
             for note in found.skipped { log("warning: skipped a damaged checkpoint: \(note)") }
             let restored = try RunState(json: found.state.json)

@@ -1,0 +1,99 @@
+import Datasets
+import Evaluation
+import Foundation
+import Images
+
+/// `bc-eval`: a model on a labelled dataset (or one part of the split its training run used), reported the way
+/// the literature does, written as metrics.json, predictions.csv and a self-contained report.html.
+public struct EvaluationRun {
+    public var modelPath: String
+    public var dataPath: String
+    /// A part of the training run's split (`split.json` beside the model) or a pre-split dataset's folder;
+    /// nil for every image.
+    public var split: String?
+    public var threshold = 0.5
+    public var outputDirectory: URL
+    public var threads = 1
+    public var preprocessing: Preprocessing?
+
+    public init(modelPath: String, dataPath: String, split: String?, outputDirectory: URL) {
+        (self.modelPath, self.dataPath, self.split, self.outputDirectory) = (modelPath, dataPath, split, outputDirectory)
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public func run() throws -> EvaluationReport {
+        let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing)
+        let dataset = try Dataset(root: URL(fileURLWithPath: dataPath))
+        guard dataset.classNames == predictor.classNames else {
+            throw Failure(description: "\(dataPath) has classes \(dataset.classNames), the model \(predictor.classNames)")
+        }
+        let samples = try selectedSamples(dataset)
+        var predictions: [ImagePrediction] = []
+        for start in stride(from: 0, to: samples.count, by: 64) {
+            let chunk = Array(samples[start..<min(start + 64, samples.count)])
+            let images = try chunk.map { try PNGCodec.decode(contentsOf: URL(fileURLWithPath: $0.path)) }
+            for (sample, probabilities) in zip(chunk, try predictor.predict(images)) {
+                predictions.append(ImagePrediction(file: sample.path, actual: sample.label, probabilities: probabilities,
+                                                   patient: sample.breakHis?.patient,
+                                                   magnification: sample.breakHis?.magnification.rawValue))
+            }
+        }
+        let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
+        let report = EvaluationReport(predictions: predictions, classNames: predictor.classNames, positiveClass: positive,
+                                      threshold: threshold)
+        try write(report, predictions, predictor)
+        return report
+    }
+
+    private func selectedSamples(_ dataset: Dataset) throws -> [Sample] {
+        guard let split else { return dataset.samples }
+        let record = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("split.json")
+        if let data = FileManager.default.contents(atPath: record.path) {
+            struct SplitRecord: Decodable { let parts: [String: [String]] }
+            let parts = try JSONDecoder().decode(SplitRecord.self, from: data).parts
+            guard let files = parts[split] else {
+                throw Failure(description: "\(record.path) has no part '\(split)' (it has \(parts.keys.sorted().joined(separator: ", ")))")
+            }
+            let wanted = Set(files.map { URL(fileURLWithPath: $0).lastPathComponent })
+            let chosen = dataset.samples.filter { wanted.contains(URL(fileURLWithPath: $0.path).lastPathComponent) }
+            guard chosen.count == files.count else {
+                throw Failure(description: "\(dataPath) holds \(chosen.count) of the \(files.count) images of the '\(split)' part in \(record.path)")
+            }
+            return chosen
+        }
+        if let part = try? dataset.predefinedSplit().samples(split, of: dataset) { return part }
+        throw Failure(description: "no split.json beside \(modelPath) and \(dataPath) has no '\(split)' folder: "
+                      + "omit --split to evaluate every image")
+    }
+
+    private func write(_ report: EvaluationReport, _ predictions: [ImagePrediction], _ predictor: Predictor) throws {
+        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        try report.jsonData().write(to: outputDirectory.appendingPathComponent("metrics.json"), options: .atomic)
+        try predictionsCSV(predictions, predictor: predictor, threshold: threshold, positiveClass: report.positiveClass)
+            .write(to: outputDirectory.appendingPathComponent("predictions.csv"), atomically: true, encoding: .utf8)
+        let historyFile = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("history.csv")
+        let history = try (try? String(contentsOf: historyFile, encoding: .utf8)).map { try TrainingHistory(csv: $0, source: historyFile.path) }
+        try report.html(title: "bc-train evaluation" + (split.map { " (\($0) split)" } ?? ""), model: modelPath, history: history)
+            .write(to: outputDirectory.appendingPathComponent("report.html"), atomically: true, encoding: .utf8)
+    }
+}
+
+/// One row per image: file, patient and magnification when the name is a BreakHis name, the actual class when
+/// known, P(positive class), the label at `threshold`, the model.
+public func predictionsCSV(_ predictions: [ImagePrediction], predictor: Predictor, threshold: Double, positiveClass: Int) -> String {
+    func field(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+    var lines = ["file,patient,magnification,actual,p_\(predictor.classNames[positiveClass]),label,model"]
+    for prediction in predictions {
+        let label = EvaluationReport.label(of: prediction, positiveClass: positiveClass, threshold: threshold)
+        lines.append([field(prediction.file), prediction.patient ?? "", prediction.magnification.map { "\($0)" } ?? "",
+                      prediction.actual.map { predictor.classNames[$0] } ?? "",
+                      String(format: "%.6f", prediction.probabilities[positiveClass]), predictor.classNames[label],
+                      field(predictor.modelID)].joined(separator: ","))
+    }
+    return lines.joined(separator: "\n") + "\n"
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Images
+import Serving
+
+/// `bc-eval --model best.h5 --data DATA [--split test]`: accuracy, precision, recall, specificity, F1, ROC/AUC,
+/// confusion matrix, patient-level accuracy and per-magnification results, in the terminal and as files.
+@main
+struct BCEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bc-eval",
+        abstract: "Evaluate a bc-train checkpoint or Keras .h5 model on a labelled dataset.")
+
+    @Option(help: "The model: a bc-train checkpoint or a Keras full-model .h5.") var model: String
+    @Option(help: "The dataset folder (class folders, split folders or the BreakHis tree).") var data: String
+    @Option(help: "Evaluate only this part of the training run's split (split.json beside the model), e.g. test.")
+    var split: String?
+    @Option(help: "P(malignant) at or above which an image is called malignant.") var threshold = 0.5
+    @Option(help: "Folder for metrics.json, predictions.csv and report.html (default: beside the model).") var output: String?
+    @Option(help: "oneDNN threads.") var threads = 1
+    @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
+
+    func validate() throws {
+        guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
+            throw ValidationError("--preprocessing must be caffe, torch or none")
+        }
+    }
+
+    func run() throws {
+        let folder = output.map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: model).deletingLastPathComponent().appendingPathComponent("evaluation" + (split.map { "-\($0)" } ?? ""))
+        var evaluation = EvaluationRun(modelPath: model, dataPath: data, split: split, outputDirectory: folder)
+        (evaluation.threshold, evaluation.threads) = (threshold, threads)
+        evaluation.preprocessing = preprocessing.flatMap(Preprocessing.init(rawValue:))
+        do {
+            let report = try evaluation.run()
+            print(report.terminalTable)
+            print("\nwrote \(folder.path)/metrics.json, predictions.csv and report.html")
+        } catch {
+            FileHandle.standardError.write(Data("bc-eval: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

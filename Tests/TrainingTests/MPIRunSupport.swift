@@ -1,0 +1,133 @@
+import Datasets
+import Foundation
+import KerasHDF5
+import Tensors
+import XCTest
+
+/// Runs the real `bc-train` executable under real `mpirun`, on a small synthetic BreakHis tree, as users do.
+struct MPIRun {
+    /// The build folder's `bc-train`, built with the tests (`swift build --build-tests` builds every product).
+    /// The test bundle is that folder (Linux) or inside it (macOS).
+    static let bcTrain: String = {
+        let bundle = Bundle(for: MPITrainingTests.self).bundleURL
+        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("bc-train").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }()
+
+    let folder: URL
+
+    /// A fresh folder holding a synthetic dataset (8 patients x 6 images, 32x32) and a config writing its run into
+    /// `folder/runs/test`.
+    static func prepare(_ name: String) throws -> MPIRun {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-mpi-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        _ = try SyntheticHistology(patients: 8, imagesPerPatient: 6, size: 32, seed: 5).write(to: folder.appendingPathComponent("data"))
+        return MPIRun(folder: folder)
+    }
+
+    var runFolder: URL { folder.appendingPathComponent("runs/test") }
+    var lastCheckpoint: String { runFolder.appendingPathComponent("last.h5").path }
+
+    /// A config as JSON: ResNet50 at 32x32 with the report's head, 24 training images in batches of 7 (so the last
+    /// step has 3 samples: with 4 ranks one rank gets none), one loader thread. `changes` are dotted keys.
+    func writeConfig(_ changes: [String: Any] = [:], name: String = "config.json") throws -> String {
+        var config: [String: Any] = [
+            "run_name": "test", "output_dir": folder.appendingPathComponent("runs").path,
+            "model": ["architecture": "resnet50", "input_size": [32, 32], "classes": 2],
+            "data": ["root": folder.appendingPathComponent("data").path, "split_fractions": [0.5, 0.25, 0.25],
+                     "augmentation": ["horizontal_flip": true, "rotation_range": 10], "loader_threads": 1],
+            "training": ["epochs": 2, "batch_size": 7, "seed": 3,
+                         "optimizer": ["name": "adam", "learning_rate": 0.001]],
+            "callbacks": ["checkpoint_every_minutes": 0],
+        ]
+        for (key, value) in changes {
+            let path = key.split(separator: ".").map(String.init)
+            func set(_ object: inout [String: Any], _ keys: ArraySlice<String>) {
+                if keys.count == 1 { object[keys.first!] = value; return }
+                var child = object[keys.first!] as? [String: Any] ?? [:]
+                set(&child, keys.dropFirst())
+                object[keys.first!] = child
+            }
+            set(&config, path[...])
+        }
+        let url = folder.appendingPathComponent(name)
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted]).write(to: url)
+        return url.path
+    }
+
+    struct Outcome {
+        let status: Int32
+        let output: String
+    }
+
+    /// Starts `mpirun -n ranks bc-train config`; `whileRunning` may signal it. Gives up (and fails) after `limit`.
+    @discardableResult
+    func launch(ranks: Int, config: String, arguments: [String] = [], limit: TimeInterval = 600,
+                whileRunning: ((Process) -> Void)? = nil) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        process.arguments = ["-n", "\(ranks)"] + (ranks > 2 ? ["--oversubscribe"] : []) + ["--bind-to", "none",
+                             Self.bcTrain, config] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["OMP_NUM_THREADS"] = "1"
+        environment["OMP_WAIT_POLICY"] = "passive"
+        process.environment = environment
+        let logURL = folder.appendingPathComponent("mpirun-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let deadline = Date().addingTimeInterval(limit)
+        whileRunning?(process)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        if process.isRunning {
+            process.terminate()
+            XCTFail("mpirun did not finish within \(limit) s")
+        }
+        process.waitUntilExit()
+        try log.close()
+        return Outcome(status: process.terminationStatus, output: try String(contentsOf: logURL, encoding: .utf8))
+    }
+
+    /// Process ids of this run's bc-train ranks.
+    func rankProcesses(of mpirun: Process) -> [Int32] {
+        let pgrep = Process(), pipe = Pipe()
+        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        pgrep.arguments = ["-P", "\(mpirun.processIdentifier)", "-f", "bc-train"]
+        pgrep.standardOutput = pipe
+        try? pgrep.run()
+        pgrep.waitUntilExit()
+        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// Waits until `path` exists (a checkpoint written), up to `limit` seconds.
+    func wait(for path: String, limit: TimeInterval = 300) -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while !FileManager.default.fileExists(atPath: path) {
+            if Date() > deadline { return false }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return true
+    }
+}
+
+/// "kernel" from Keras' "conv1_conv/kernel:0".
+func variableName(_ weightName: String) -> String {
+    String(weightName.split(separator: "/").last!).replacingOccurrences(of: ":0", with: "")
+}
+
+/// Every weight ("layer/kernel") and optimizer-state tensor ("state/...") of a checkpoint.
+func checkpointTensors(_ path: String) throws -> [String: Tensor] {
+    let file = try KerasWeightsFile.read(path)
+    var tensors: [String: Tensor] = [:]
+    for layer in file.layers {
+        for weight in layer.weights { tensors["\(layer.name)/\(variableName(weight.name))"] = weight.value }
+    }
+    for (key, tensor) in file.trainingState?.tensors ?? [:] { tensors["state/\(key)"] = tensor }
+    return tensors
+}
