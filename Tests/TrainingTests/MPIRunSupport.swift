@@ -80,6 +80,8 @@ struct MPIRun {
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
         process.standardError = log
+        // mpirun forwards standard input to rank 0; without a readable one (CI has none) it can fail silently.
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(limit)
         whileRunning?(process)
@@ -105,11 +107,11 @@ struct MPIRun {
             .split(separator: "\n").compactMap { Int32($0) }
     }
 
-    /// Waits until `path` exists (a checkpoint written), up to `limit` seconds.
-    func wait(for path: String, limit: TimeInterval = 300) -> Bool {
+    /// Waits until `path` exists (a checkpoint written) while `mpirun` runs, up to `limit` seconds.
+    func wait(for path: String, while mpirun: Process, limit: TimeInterval = 300) -> Bool {
         let deadline = Date().addingTimeInterval(limit)
         while !FileManager.default.fileExists(atPath: path) {
-            if Date() > deadline { return false }
+            if Date() > deadline || !mpirun.isRunning { return false }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return true

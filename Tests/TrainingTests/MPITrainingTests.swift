@@ -57,7 +57,7 @@ final class MPITrainingTests: XCTestCase {
 
         let interrupted = try run.writeConfig(["training.epochs": 3, "callbacks.checkpoint_every_steps": 2])
         let stopped = try run.launch(ranks: 2, config: interrupted) { mpirun in
-            XCTAssertTrue(run.wait(for: run.lastCheckpoint), "no periodic checkpoint appeared")
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun), "no periodic checkpoint appeared")
             Thread.sleep(forTimeInterval: Double.random(in: 0...1.5))
             let ranks = run.rankProcesses(of: mpirun)
             XCTAssertEqual(ranks.count, 2)
@@ -79,7 +79,7 @@ final class MPITrainingTests: XCTestCase {
         let run = try MPIRun.prepare("usr1")
         let config = try run.writeConfig(["training.epochs": 3, "callbacks.checkpoint_every_steps": 1])
         let stopped = try run.launch(ranks: 2, config: config) { mpirun in
-            XCTAssertTrue(run.wait(for: run.lastCheckpoint))
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun))
             kill(mpirun.processIdentifier, SIGUSR1)
         }
         XCTAssertEqual(stopped.status, 75, stopped.output)
@@ -96,7 +96,7 @@ final class MPITrainingTests: XCTestCase {
         let config = try run.writeConfig(["training.epochs": 3, "callbacks.checkpoint_every_steps": 1])
         let started = Date()
         let killed = try run.launch(ranks: 2, config: config, limit: 120) { mpirun in
-            XCTAssertTrue(run.wait(for: run.lastCheckpoint))
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun))
             if let victim = run.rankProcesses(of: mpirun).last { kill(victim, SIGKILL) }
         }
         XCTAssertNotEqual(killed.status, 0)
