@@ -69,7 +69,11 @@ struct MPIRun {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
         process.arguments = ["-n", "\(ranks)"] + (ranks > 2 ? ["--oversubscribe"] : []) + ["--bind-to", "none",
                              Self.bcTrain, config] + arguments
-        var environment = ProcessInfo.processInfo.environment
+        // Other tests in this process initialise MPI (a singleton world), which sets Open MPI and PMIx variables
+        // that would make this mpirun think it runs inside that job: start from an environment without them.
+        var environment = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "OPAL_", "PMI_", "ORTE_"].contains { key.hasPrefix($0) }
+        }
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         environment["OMP_NUM_THREADS"] = "1"
