@@ -85,3 +85,15 @@ extension MPIWorld {
         return result
     }
 }
+
+extension MPIWorld {
+    /// Runs `body` (which may act on some ranks only) and makes every rank throw if any rank's `body` threw:
+    /// the failing rank rethrows its own error, the others `otherRankFailed`, so all ranks stop together.
+    public func together(_ otherRankFailed: @autoclosure () -> Error, _ body: () throws -> Void) throws {
+        var failure: Error?
+        do { try body() } catch { failure = error }
+        let failed = try maximum([failure == nil ? 0 : 1])[0]
+        if let failure { throw failure }
+        if failed != 0 { throw otherRankFailed() }
+    }
+}

@@ -173,14 +173,10 @@ public final class Trainer {
         lastCheckpointTime = Date()
     }
 
-    /// Runs `write` on rank 0 and makes every rank learn whether it worked, so that all fail together.
+    /// Runs `write` on rank 0; every rank learns whether it worked, so that all fail together.
     private func onRankZero(_ write: () throws -> Void) throws {
-        var failure: Error?
-        if world.rank == 0 {
-            do { try write() } catch { failure = error }
+        try world.together(TrainingError("rank 0 could not write a checkpoint (its error is in rank 0's output)")) {
+            if world.rank == 0 { try write() }
         }
-        let failed = try world.maximum([failure == nil ? 0 : 1])[0]
-        if let failure { throw failure }
-        if failed != 0 { throw TrainingError("rank 0 could not write a checkpoint (its error is in rank 0's output)") }
     }
 }

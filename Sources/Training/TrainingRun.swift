@@ -94,13 +94,9 @@ public enum TrainingRun {
 
     static let headLayerNames: Set<String> = ["avg_pool", "dropout", "bn_head", "predictions"]
 
-    /// Runs `body` (which acts on some ranks only) and makes every rank throw if any rank failed.
+    /// Runs `body` on every rank; any rank's failure stops all of them before training starts.
     static func agree(_ world: MPIWorld, _ body: () throws -> Void) throws {
-        var failure: Error?
-        do { try body() } catch { failure = error }
-        let failed = try world.maximum([failure == nil ? 0 : 1])[0]
-        if let failure { throw failure }
-        if failed != 0 { throw TrainingError("another rank failed before training started (its error is in its output)") }
+        try world.together(TrainingError("another rank failed before training started (its error is in its output)"), body)
     }
 
     static func makeSplit(_ dataset: Dataset, _ config: TrainingConfig) throws -> DatasetSplit {
