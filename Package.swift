@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "bc-train", targets: ["bc-train"]),
         .executable(name: "bc-eval", targets: ["bc-eval"]),
+        .executable(name: "bc-predict", targets: ["bc-predict"]),
         .executable(name: "bc-bench", targets: ["bc-bench"]),
         .executable(name: "bc-bench-images", targets: ["bc-bench-images"]),
         .executable(name: "bc-data", targets: ["bc-data"]),
@@ -44,8 +45,11 @@ let package = Package(
         .executableTarget(name: "bc-eval", dependencies: [
             "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "bc-predict", dependencies: [
+            "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "bc-bench", dependencies: [
-            "Layers", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Layers", "Models", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-bench-images", dependencies: [
             "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -67,6 +71,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "OneDNN"]),
         .testTarget(name: "KerasHDF5Tests", dependencies: ["KerasHDF5", "Models", "OneDNN"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN", "KerasHDF5", "Datasets", "Models"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Layers", "Models", "KerasHDF5", "OneDNN", "Images", "Tensors"]),
     ],
     swiftLanguageModes: [.v5]
 )

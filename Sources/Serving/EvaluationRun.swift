@@ -15,6 +15,7 @@ public struct EvaluationRun {
     public var outputDirectory: URL
     public var threads = 1
     public var preprocessing: Preprocessing?
+    public var testTimeAugmentation = TestTimeAugmentation.off
 
     public init(modelPath: String, dataPath: String, split: String?, outputDirectory: URL) {
         (self.modelPath, self.dataPath, self.split, self.outputDirectory) = (modelPath, dataPath, split, outputDirectory)
@@ -25,7 +26,8 @@ public struct EvaluationRun {
     }
 
     public func run() throws -> EvaluationReport {
-        let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing)
+        let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing,
+                                      testTimeAugmentation: testTimeAugmentation)
         let dataset = try Dataset(root: URL(fileURLWithPath: dataPath))
         guard dataset.classNames == predictor.classNames else {
             throw Failure(description: "\(dataPath) has classes \(dataset.classNames), the model \(predictor.classNames)")
@@ -72,28 +74,16 @@ public struct EvaluationRun {
     private func write(_ report: EvaluationReport, _ predictions: [ImagePrediction], _ predictor: Predictor) throws {
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         try report.jsonData().write(to: outputDirectory.appendingPathComponent("metrics.json"), options: .atomic)
-        try predictionsCSV(predictions, predictor: predictor, threshold: threshold, positiveClass: report.positiveClass)
+        let table = PredictionTable(classNames: predictor.classNames, positiveClass: report.positiveClass, threshold: threshold,
+                                    modelID: predictor.modelID, includesActual: true)
+        let rows = predictions.map {
+            PredictionRow(file: $0.file, actual: $0.actual.map { predictor.classNames[$0] }, probabilities: $0.probabilities)
+        }
+        try table.document(rows, format: .csv)
             .write(to: outputDirectory.appendingPathComponent("predictions.csv"), atomically: true, encoding: .utf8)
         let historyFile = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("history.csv")
         let history = try (try? String(contentsOf: historyFile, encoding: .utf8)).map { try TrainingHistory(csv: $0, source: historyFile.path) }
         try report.html(title: "bc-train evaluation" + (split.map { " (\($0) split)" } ?? ""), model: modelPath, history: history)
             .write(to: outputDirectory.appendingPathComponent("report.html"), atomically: true, encoding: .utf8)
     }
-}
-
-/// One row per image: file, patient and magnification when the name is a BreakHis name, the actual class when
-/// known, P(positive class), the label at `threshold`, the model.
-public func predictionsCSV(_ predictions: [ImagePrediction], predictor: Predictor, threshold: Double, positiveClass: Int) -> String {
-    func field(_ text: String) -> String {
-        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-    }
-    var lines = ["file,patient,magnification,actual,p_\(predictor.classNames[positiveClass]),label,model"]
-    for prediction in predictions {
-        let label = EvaluationReport.label(of: prediction, positiveClass: positiveClass, threshold: threshold)
-        lines.append([field(prediction.file), prediction.patient ?? "", prediction.magnification.map { "\($0)" } ?? "",
-                      prediction.actual.map { predictor.classNames[$0] } ?? "",
-                      String(format: "%.6f", prediction.probabilities[positiveClass]), predictor.classNames[label],
-                      field(predictor.modelID)].joined(separator: ","))
-    }
-    return lines.joined(separator: "\n") + "\n"
 }

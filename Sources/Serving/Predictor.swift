@@ -7,10 +7,16 @@ import Tensors
 
 /// Batched inference with a bc-train checkpoint or any Keras full-model `.h5` built from supported layers:
 /// the model, its class names, and the preprocessing it was trained with (from a bc-train checkpoint's state, or
-/// recognised from the architecture's layer names, or given).
+/// recognised from the architecture's layer names, or given). Batch norms that follow convolutions are folded
+/// into them; test-time augmentation is optional.
 public final class Predictor {
     public let modelPath: String
+    /// The model as stored (Keras' layers).
     public let graph: Graph
+    /// What runs: `graph` with batch norm folded into convolutions where possible.
+    let inferenceGraph: Graph
+    public let foldedBatchNorms: Int
+    public let testTimeAugmentation: TestTimeAugmentation
     public let classNames: [String]
     public let preprocessing: Preprocessing
     public let resize: ResizeMethod
@@ -19,7 +25,8 @@ public final class Predictor {
     let pipeline: ImagePipeline
     let backend: OneDNNBackend
 
-    public init(modelPath: String, threads: Int = 1, preprocessing: Preprocessing? = nil, classNames: [String]? = nil) throws {
+    public init(modelPath: String, threads: Int = 1, preprocessing: Preprocessing? = nil, classNames: [String]? = nil,
+                testTimeAugmentation: TestTimeAugmentation = .off, foldBatchNorm: Bool = true) throws {
         let (graph, file) = try loadKerasModel(modelPath)
         let state = file.trainingState?.json
         guard graph.inputShape.count == 3, graph.outputShape.count == 1 else {
@@ -34,14 +41,21 @@ public final class Predictor {
         guard names.count == classes else {
             throw KerasFileError(file: modelPath, "has \(classes) outputs but \(names.count) class names were given")
         }
+        if testTimeAugmentation == .dihedral && graph.inputShape[0] != graph.inputShape[1] {
+            throw KerasFileError(file: modelPath, "takes \(graph.inputShape[0])x\(graph.inputShape[1]) images: rotations by 90 "
+                                 + "degrees need square inputs (use test-time augmentation 'flips')")
+        }
         (self.modelPath, self.graph, self.classNames, self.preprocessing) = (modelPath, graph, names, chosen)
+        self.testTimeAugmentation = testTimeAugmentation
+        (inferenceGraph, foldedBatchNorms) = foldBatchNorm ? try graph.foldingBatchNormIntoConvolutions() : (graph, 0)
         resize = Self.trainedResize(state) ?? .bilinear
-        modelID = URL(fileURLWithPath: modelPath).lastPathComponent
+        modelID = URL(fileURLWithPath: modelPath).lastPathComponent + "@" + Self.weightsDigest(graph)
         pipeline = ImagePipeline(height: graph.inputShape[0], width: graph.inputShape[1], resize: resize, preprocessing: chosen)
         backend = OneDNNBackend(threads: threads)
     }
 
-    /// Class probabilities for each image, computed in batches of `batchSize`.
+    /// Class probabilities for each image, computed in batches of `batchSize` (averaged over the test-time
+    /// augmentation's transforms).
     public func predict(_ images: [RGBImage], batchSize: Int = 32) throws -> [[Double]] {
         let (height, width) = (graph.inputShape[0], graph.inputShape[1])
         var results: [[Double]] = []
@@ -54,12 +68,25 @@ public final class Predictor {
                     pipeline.process(image, augmentationKey: 0, into: slice)
                 }
             }
-            let probabilities = try graph.forward(batch, context: RunContext(backend: backend, training: false))
-            let classes = classNames.count
-            let values = probabilities.scalars
-            results += (0..<chunk.count).map { row in values[(row * classes)..<((row + 1) * classes)].map(Double.init) }
+            let classes = classNames.count, transforms = testTimeAugmentation.transforms
+            var sums = [Double](repeating: 0, count: chunk.count * classes)
+            for transform in transforms {
+                let input = transform.isIdentity ? batch : transform.apply(batch)
+                let probabilities = try inferenceGraph.forward(input, context: RunContext(backend: backend, training: false))
+                for (index, value) in probabilities.scalars.enumerated() { sums[index] += Double(value) }
+            }
+            let views = Double(transforms.count)
+            results += (0..<chunk.count).map { row in sums[(row * classes)..<((row + 1) * classes)].map { $0 / views } }
         }
         return results
+    }
+
+    /// 12 hex digits of FNV-1a over the weights' checksums: two files with the same name (every run has a
+    /// best.h5) are told apart, and a copy of a file keeps its identity.
+    private static func weightsDigest(_ graph: Graph) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (_, weight) in graph.namedWeights { hash = (hash ^ checksum(weight.value)) &* 0x100_0000_01b3 }
+        return String(String(hash, radix: 16).leftPadded(to: 16).prefix(12))
     }
 
     private static func trainedConfig(_ state: JSON?) -> [String: JSON]? {
@@ -89,4 +116,8 @@ public final class Predictor {
         if graph.layer(named: "conv2_block1_concat") != nil { return .torch }
         return nil
     }
+}
+
+private extension String {
+    func leftPadded(to length: Int) -> String { String(repeating: "0", count: max(0, length - count)) + self }
 }

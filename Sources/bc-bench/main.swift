@@ -5,8 +5,8 @@ import OneDNN
 struct BCBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-bench",
-        abstract: "Benchmarks of bc-train's OneDNN backend against TensorFlow.",
-        subcommands: [Conv.self, Step.self],
+        abstract: "Benchmarks of bc-train's OneDNN backend against TensorFlow/Keras.",
+        subcommands: [Conv.self, Step.self, Infer.self],
         defaultSubcommand: Conv.self)
 }
 
@@ -23,7 +23,7 @@ struct Conv: ParsableCommand {
     @Option(help: "Batch size.") var batch = 16
     @Option(help: "Untimed runs before the timed ones.") var warmups = 2
     @Option(help: "Timed runs; the median is reported.") var repeats = 5
-    @Option(help: "The Python with TensorFlow that runs the peer script.") var peer = "/opt/bc-venv/bin/python"
+    @Option(help: "The Python with TensorFlow that runs the peer script.") var peer = "/opt/bc-train-venv/bin/python"
     @Option(help: "The TensorFlow peer script.") var peerScript = Conv.defaultPeerScript
     @Flag(help: "Time only ours.") var noPeer = false
     @Option(help: """

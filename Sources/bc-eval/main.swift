@@ -5,6 +5,8 @@ import Serving
 
 /// `bc-eval --model best.h5 --data DATA [--split test]`: accuracy, precision, recall, specificity, F1, ROC/AUC,
 /// confusion matrix, patient-level accuracy and per-magnification results, in the terminal and as files.
+extension TestTimeAugmentation: ExpressibleByArgument {}
+
 @main
 struct BCEval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +21,8 @@ struct BCEval: ParsableCommand {
     @Option(help: "Folder for metrics.json, predictions.csv and report.html (default: beside the model).") var output: String?
     @Option(help: "oneDNN threads.") var threads = 1
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
+    @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views: flips and 90-degree rotations).")
+    var tta: TestTimeAugmentation = .off
 
     func validate() throws {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
@@ -34,6 +38,7 @@ struct BCEval: ParsableCommand {
         var evaluation = EvaluationRun(modelPath: model, dataPath: data, split: split, outputDirectory: folder)
         (evaluation.threshold, evaluation.threads) = (threshold, threads)
         evaluation.preprocessing = preprocessing.flatMap(Preprocessing.init(rawValue:))
+        evaluation.testTimeAugmentation = tta
         do {
             let report = try evaluation.run()
             print(report.terminalTable)

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Images
+import Serving
+
+extension TestTimeAugmentation: ExpressibleByArgument {}
+extension PredictionTable.Format: ExpressibleByArgument {}
+
+/// `bc-predict --model best.h5 PATHS...`: P(malignant) and a label for every PNG in the given files and folders,
+/// as CSV or JSON lines. Unreadable files get their error in their row; the batch goes on.
+@main
+struct BCPredict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bc-predict",
+        abstract: "Predict PNG patches with a bc-train checkpoint or Keras .h5 model.",
+        discussion: """
+            Exit status: 0 when every file was predicted, 2 when some could not be (their rows say why), \
+            1 when nothing could run (e.g. an unreadable model).
+            """)
+
+    @Option(help: "The model: a bc-train checkpoint or a Keras full-model .h5.") var model: String
+    @Argument(help: "PNG files and folders (searched recursively for .png files).") var paths: [String]
+    @Option(help: "Write the table here (atomically, when done) instead of standard output.") var output: String?
+    @Option(help: "csv or jsonl (default: jsonl for a .jsonl/.json --output, else csv).") var format: PredictionTable.Format?
+    @Option(help: "P(malignant) at or above which an image is labelled malignant.") var threshold = 0.5
+    @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views: flips and 90-degree rotations).")
+    var tta: TestTimeAugmentation = .off
+    @Option(help: "Images per inference batch.") var batchSize = 32
+    @Option(help: "oneDNN threads.") var threads = 1
+    @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
+
+    func validate() throws {
+        guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
+        guard threads >= 1, batchSize >= 1 else { throw ValidationError("--threads and --batch-size must be at least 1") }
+        if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
+            throw ValidationError("--preprocessing must be caffe, torch or none")
+        }
+    }
+
+    func run() throws {
+        let predictor: Predictor
+        do {
+            predictor = try Predictor(modelPath: model, threads: threads, preprocessing: preprocessing.flatMap(Preprocessing.init(rawValue:)),
+                                      testTimeAugmentation: tta)
+        } catch {
+            FileHandle.standardError.write(Data("bc-predict: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
+        let table = PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: threshold,
+                                    modelID: predictor.modelID)
+        let writesJSONFile = output.map { path in [".jsonl", ".json"].contains { path.lowercased().hasSuffix($0) } } ?? false
+        let chosenFormat = format ?? (writesJSONFile ? .jsonl : .csv)
+        let inputs = FilePrediction.inputs(paths)
+        var prediction = FilePrediction(predictor: predictor)
+        prediction.batchSize = batchSize
+        var progress = PredictionProgress(total: inputs.count)
+        var rows: [PredictionRow] = []
+        if output == nil, chosenFormat == .csv { print(table.csvHeader) }
+        try prediction.run(inputs) { batch in
+            rows += batch
+            if output == nil { for row in batch { print(chosenFormat == .csv ? table.csvLine(row) : table.jsonLine(row)) } }
+            progress.advance(by: batch.count)
+        }
+        if let output {
+            try table.document(rows, format: chosenFormat).write(toFile: output, atomically: true, encoding: .utf8)
+        }
+        let failed = rows.filter { $0.error != nil }.count
+        progress.finish(summary: "\(rows.count - failed) of \(rows.count) predicted" + (failed > 0 ? ", \(failed) with an error (see the error column)" : "")
+                        + (output.map { " -> \($0)" } ?? ""))
+        if failed > 0 { throw ExitCode(2) }
+    }
+}

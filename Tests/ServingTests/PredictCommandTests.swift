@@ -1,0 +1,72 @@
+import Foundation
+import Images
+import Serving
+import XCTest
+
+/// The `bc-predict` executable, as users run it.
+final class PredictCommandTests: XCTestCase {
+    static let executable: String = {
+        let bundle = Bundle(for: PredictCommandTests.self).bundleURL
+        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("bc-predict").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }()
+
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = arguments
+        let (output, errors) = (Pipe(), Pipe())
+        (process.standardOutput, process.standardError) = (output, errors)
+        try process.run()
+        let outputText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, outputText, errorText)
+    }
+
+    func testPredictsFoldersToCSVAndJSONLinesWithRowErrorsAndExitStatus() throws {
+        let folder = try temporaryFolder(self)
+        let model = folder.appendingPathComponent("model.h5").path
+        _ = try writeSmallResNet(to: model)
+        let data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        var random = TestRandom(state: 9)
+        let images = (0..<3).map { _ in random.image(width: 70, height: 46) }
+        for (index, image) in images.enumerated() { try writePNG(image, to: data.appendingPathComponent("SOB_M_DC-14-2523-100-00\(index).png")) }
+
+        let clean = try run(["--model", model, data.path, "--threshold", "0.3"])
+        XCTAssertEqual(clean.status, 0, clean.errors)
+        let lines = clean.output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "file,patient,magnification,p_malignant,label,model,error")
+        XCTAssertEqual(lines.count, 4)
+        let predictor = try Predictor(modelPath: model)
+        let expected = try predictor.predict(images)
+        for (line, probabilities) in zip(lines.dropFirst(), expected) {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(fields[1...2], ["14-2523", "100"])
+            XCTAssertEqual(Double(fields[3])!, probabilities[1], accuracy: 5e-7)
+            XCTAssertEqual(fields[4], probabilities[1] >= 0.3 ? "malignant" : "benign")
+            XCTAssertEqual(fields[5], predictor.modelID)
+            XCTAssertEqual(fields[6], "")
+        }
+        XCTAssertTrue(clean.errors.contains("3 of 3 predicted"), clean.errors)
+
+        try Data([0x89, 0x50, 0x4e, 0x47]).write(to: data.appendingPathComponent("truncated.png"))
+        let output = folder.appendingPathComponent("out.jsonl").path
+        let partial = try run(["--model", model, data.path, "--output", output])
+        XCTAssertEqual(partial.status, 2, partial.errors)
+        XCTAssertTrue(partial.errors.contains("3 of 4 predicted, 1 with an error"), partial.errors)
+        let rows = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(rows.count, 4)
+        XCTAssertEqual(rows.compactMap { $0["p_malignant"] as? Double }.map { Float($0) }, expected.map { Float($0[1]) })
+        XCTAssertTrue((rows[3]["error"] as? String)?.contains("truncated.png") == true, "\(rows[3])")
+
+        let badModel = folder.appendingPathComponent("bad.h5").path
+        try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: badModel))
+        let refused = try run(["--model", badModel, data.path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.errors.contains("bad.h5"), refused.errors)
+        XCTAssertEqual(refused.output, "")
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+
+/// The quickstart's trained checkpoint (`./Launch/test.sh` runs the quickstart before the tests): it learned,
+/// and bc-eval and bc-predict give the probabilities Keras gives when it loads that checkpoint and reads the same
+/// PNG files the way Keras users do (tf.io.decode_png, tf.image.resize, preprocess_input), on the run's test split
+/// and on the eight real BreakHis samples (700x460, resized to the model's 64x64).
+final class QuickstartModelTests: XCTestCase {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let realSamples = packageRoot.appendingPathComponent("../shared/data/breakhis-sample").standardizedFileURL
+    /// BC_QUICKSTART_RUN, or where `./Launch/quickstart.sh` trains.
+    static let runFolder = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BC_QUICKSTART_RUN"]
+                                ?? packageRoot.appendingPathComponent("Checkpoints/quickstart").path)
+    static let dataFolder = packageRoot.appendingPathComponent("Checkpoints/quickstart-data")
+
+    func model() throws -> String {
+        let path = Self.runFolder.appendingPathComponent("best.h5").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw NSError(domain: "quickstart", code: 1, userInfo: [NSLocalizedDescriptionKey:
+                "no \(path): run ./Launch/quickstart.sh first (./Launch/test.sh does), or set BC_QUICKSTART_RUN"])
+        }
+        return path
+    }
+
+    func testBCEvalAndBCPredictMatchKeras() throws {
+        let model = try model()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-parity-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let evaluation = folder.appendingPathComponent("evaluation")
+        let evaluated = try runTool("bc-eval", ["--model", model, "--data", Self.dataFolder.path, "--split", "test",
+                                                "--output", evaluation.path])
+        XCTAssertEqual(evaluated.status, 0, evaluated.output)
+        let evalRows = try csvRows(evaluation.appendingPathComponent("predictions.csv"))
+        XCTAssertGreaterThan(evalRows.count, 100)
+
+        let predictions = folder.appendingPathComponent("samples.jsonl")
+        let predicted = try runTool("bc-predict", ["--model", model, Self.realSamples.path, "--output", predictions.path])
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let sampleRows = try String(contentsOf: predictions, encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(sampleRows.count, 8)
+
+        var ours: [String: Double] = [:]
+        for row in evalRows { ours[row["file"]!] = Double(row["p_malignant"]!)! }
+        for row in sampleRows { ours[row["file"] as! String] = row["p_malignant"] as? Double }
+        let referee = folder.appendingPathComponent("keras.json")
+        try runReferee(["predict-files", model, "caffe", referee.path] + ours.keys.sorted())
+        let keras = try JSONSerialization.jsonObject(with: Data(contentsOf: referee)) as! [String: [String: [Double]]]
+        XCTAssertEqual(keras.count, ours.count)
+        for (file, probability) in ours {
+            for flavour in ["tfk", "k3"] {
+                XCTAssertEqual(probability, keras[file]![flavour]![1], accuracy: 1e-4, "\(flavour) \(file)")
+            }
+        }
+        let values = Array(ours.values)
+        XCTAssertGreaterThan(values.filter { $0 > 0.05 && $0 < 0.95 }.count, 5, "saturated outputs would prove little")
+    }
+
+    private func runTool(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: MPIRun.bcTrain).deletingLastPathComponent().appendingPathComponent(name)
+        process.arguments = arguments
+        let pipe = Pipe()
+        (process.standardOutput, process.standardError) = (pipe, pipe)
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// Rows of a CSV file without quoted fields, keyed by the header.
+    private func csvRows(_ url: URL) throws -> [[String: String]] {
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+        return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(lines[0], $0)) }
+    }
+}
