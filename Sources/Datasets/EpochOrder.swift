@@ -1,3 +1,4 @@
+import Tensors
 /// How an epoch orders the samples.
 public enum SampleOrder: String, Codable, Sendable {
     /// Samples in list order every epoch (evaluation).
@@ -21,7 +22,7 @@ public struct EpochOrder: Sendable, Equatable {
     private static let orderStream: UInt64 = 0x0D3E_A5ED, keyStream: UInt64 = 0x4B_E75
 
     public init(_ order: SampleOrder, labels: [Int], classCount: Int, seed: UInt64, epoch: Int) {
-        var generator = SeededGenerator(seed: StableRandom.mix(seed, Self.orderStream, UInt64(epoch)))
+        var generator = SplitMix64(seed: StableRandom.mix(seed, Self.orderStream, UInt64(epoch)))
         var indices: [Int]
         var repeats: [Int]
         switch order {
@@ -42,7 +43,7 @@ public struct EpochOrder: Sendable, Equatable {
     }
 
     private static func balanced(labels: [Int], classCount: Int,
-                                 generator: inout SeededGenerator) -> (indices: [Int], repeats: [Int]) {
+                                 generator: inout SplitMix64) -> (indices: [Int], repeats: [Int]) {
         var members = Array(repeating: [Int](), count: classCount)
         for (index, label) in labels.enumerated() { members[label].append(index) }
         let present = members.indices.filter { !members[$0].isEmpty }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// One named part of a split: indices into `Dataset.samples`.
 public struct SplitPart: Sendable, Equatable {
@@ -110,7 +111,7 @@ extension Dataset {
         }
 
         for (label, var classGroups) in groupsByClass.enumerated() {
-            var generator = SeededGenerator(seed: StableRandom.mix(seed, 0x5B17, UInt64(label)))
+            var generator = SplitMix64(seed: StableRandom.mix(seed, 0x5B17, UInt64(label)))
             generator.shuffle(&classGroups)
             guard classGroups.count >= fractions.count else {
                 throw SplitError.tooFewGroups(className: classNames[label], groups: classGroups.count,

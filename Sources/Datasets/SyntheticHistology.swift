@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import Images
 
 /// A generated stand-in for BreakHis: H&E-like patches of two classes written in the original BreakHis tree.
@@ -70,7 +71,7 @@ public struct SyntheticHistology: Sendable {
 
     public func image(of item: Item) -> RGBImage {
         let stain = Stain(seed: StableRandom.mix(seed, 0x57A1, UInt64(item.patient)))
-        var generator = SeededGenerator(seed: StableRandom.mix(seed, 0x1A6E, UInt64(item.patient),
+        var generator = SplitMix64(seed: StableRandom.mix(seed, 0x1A6E, UInt64(item.patient),
                                                               UInt64(item.magnification.rawValue), UInt64(item.sequence)))
         var canvas = Canvas(size: size)
         paintStroma(&canvas, stain: stain, generator: &generator)
@@ -84,7 +85,7 @@ public struct SyntheticHistology: Sendable {
         var nuclearFraction: Double
 
         init(seed: UInt64) {
-            var generator = SeededGenerator(seed: seed)
+            var generator = SplitMix64(seed: seed)
             let tone = generator.uniform(0.82, 1.12)
             eosin = [232, 150, 196].map { min(255, $0 * tone * (1 + 0.07 * generator.normal())) }
             hematoxylin = [88, 52, 138].map { $0 * generator.uniform(0.7, 1.3) }
@@ -93,7 +94,7 @@ public struct SyntheticHistology: Sendable {
         }
     }
 
-    private func paintStroma(_ canvas: inout Canvas, stain: Stain, generator: inout SeededGenerator) {
+    private func paintStroma(_ canvas: inout Canvas, stain: Stain, generator: inout SplitMix64) {
         let coarse = ValueNoise(size: size, cells: 3, generator: &generator)
         let fine = ValueNoise(size: size, cells: 9, generator: &generator)
         let angle = generator.uniform(0, .pi), frequency = generator.uniform(0.5, 0.9)
@@ -114,7 +115,7 @@ public struct SyntheticHistology: Sendable {
     }
 
     private func paintNuclei(_ canvas: inout Canvas, malignant: Bool, stain: Stain,
-                             generator: inout SeededGenerator) {
+                             generator: inout SplitMix64) {
         // Benign: small round regular nuclei; malignant: large, pleomorphic, irregular ones, at the same area.
         let radii = malignant ? (2.4, 4.4) : (1.6, 2.8)
         let irregularity = malignant ? (0.12, 0.28) : (0.0, 0.05)
@@ -173,7 +174,7 @@ private struct Canvas {
         set { values[(y * size + x) * 3 + channel] = newValue }
     }
 
-    func rgbImage(noise: Double, generator: inout SeededGenerator) -> RGBImage {
+    func rgbImage(noise: Double, generator: inout SplitMix64) -> RGBImage {
         let pixels = values.map { UInt8(min(255, max(0, ($0 + noise * generator.normal()).rounded()))) }
         return RGBImage(width: size, height: size, pixels: pixels)
     }
@@ -184,7 +185,7 @@ private struct ValueNoise {
     let size: Int, cells: Int
     private let grid: [Double]
 
-    init(size: Int, cells: Int, generator: inout SeededGenerator) {
+    init(size: Int, cells: Int, generator: inout SplitMix64) {
         (self.size, self.cells) = (size, cells)
         grid = (0..<((cells + 1) * (cells + 1))).map { _ in generator.nextUnit() }
     }

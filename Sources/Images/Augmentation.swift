@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Random training-time augmentation with the options (and JSON keys) of Keras' `ImageDataGenerator`, plus
 /// quarter turns and colour jitter. Every random choice derives from the 64-bit key of the sample, so a sample

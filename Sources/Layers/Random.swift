@@ -1,23 +1,5 @@
 import Tensors
 
-/// SplitMix64: a tiny, fast, well-mixed generator whose stream depends only on its seed (Swift's
-/// SystemRandomNumberGenerator cannot be seeded, and `Hasher` is randomised per process).
-public struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 24 random bits.
-    public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
-}
-
 /// Combines values into one seed, order-sensitive, the same in every process.
 public func mixSeed(_ parts: UInt64...) -> UInt64 {
     var generator = SplitMix64(seed: 0x5EED)
