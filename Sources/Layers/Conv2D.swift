@@ -63,13 +63,23 @@ public final class Conv2D: Layer {
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
+        [backward(outputGradient, context: context, inputGradient: true)!]
+    }
+
+    /// The stem of a model needs no input gradient: its backward-data pass is the costliest of a ResNet step's
+    /// convolutions at 224x224 (a 3-channel, 7x7 stride-2 transpose).
+    public func weightGradients(_ outputGradient: Tensor, context: RunContext) {
+        _ = backward(outputGradient, context: context, inputGradient: false)
+    }
+
+    private func backward(_ outputGradient: Tensor, context: RunContext, inputGradient: Bool) -> Tensor? {
         guard let input = savedInput, let output = savedOutput else { preconditionFailure("\(name): backward without forward") }
         (savedInput, savedOutput) = (nil, nil)
         let preActivation = activation.backward(output: output, outputGradient: outputGradient, backend: context.backend)
         let gradients = context.backend.conv2DBackward(input, kernel: weights[0].value, outputGradient: preActivation,
-                                                       geometry: geometry, withBias: useBias)
+                                                       geometry: geometry, withBias: useBias, inputGradient: inputGradient)
         weights[0].gradient = gradients.kernel
         if useBias { weights[1].gradient = gradients.bias }
-        return [gradients.input]
+        return gradients.input
     }
 }

@@ -16,6 +16,9 @@ public final class Graph {
     public let nodes: [Node]
     /// Number of consumers of each node's output (the graph output counts as one).
     private let consumerCounts: [Int]
+    /// Whether a gradient at each node's output reaches a layer with weights (false for the input and the
+    /// weightless layers right after it, such as the stem's zero padding).
+    private let reachesWeights: [Bool]
     /// Whether the last forward pass had no samples (a rank's share of a short last step can be empty).
     private var lastBatchWasEmpty = false
 
@@ -26,6 +29,11 @@ public final class Graph {
         for node in nodes { for input in node.inputs { counts[input] += 1 } }
         counts[nodes.count - 1] += 1
         consumerCounts = counts
+        var reaches = [Bool](repeating: false, count: nodes.count)
+        for (index, node) in nodes.enumerated() {
+            reaches[index] = !node.layer.weights.isEmpty || node.inputs.contains { reaches[$0] }
+        }
+        reachesWeights = reaches
     }
 
     public var inputShape: [Int] { nodes[0].outputShape }
@@ -76,25 +84,43 @@ public final class Graph {
     /// Returns dLoss/dInput.
     @discardableResult
     public func backward(outputGradient: Tensor, context: RunContext) -> Tensor {
-        propagate(context: context) { $0.backward(outputGradient, context: context) }
+        propagate(context: context) { $0.backward(outputGradient, context: context) }!
     }
 
     /// Back-propagates from dLoss/dLogits of a softmax output layer (see `SoftmaxOutputLayer`).
     @discardableResult
     public func backward(logitGradient: Tensor, context: RunContext) -> Tensor {
+        propagate(context: context, towardInput: true) { _ in softmaxOutput.backward(logitGradient: logitGradient, context: context) }!
+    }
+
+    /// What a training step needs: every weight's gradient from dLoss/dLogits, without the gradients that reach
+    /// no weight (those of the input and, through it, the stem convolution's input gradient).
+    public func backwardToWeights(logitGradient: Tensor, context: RunContext) {
+        _ = propagate(context: context, towardInput: false) { _ in softmaxOutput.backward(logitGradient: logitGradient, context: context) }
+    }
+
+    private var softmaxOutput: SoftmaxOutputLayer {
         guard let output = outputLayer as? SoftmaxOutputLayer, output.endsInSoftmax else {
             preconditionFailure("model '\(name)': backward from logits needs a softmax output layer")
         }
-        return propagate(context: context) { _ in output.backward(logitGradient: logitGradient, context: context) }
+        return output
     }
 
-    /// Runs backward from the output layer (through `outputBackward`) to the input.
-    private func propagate(context: RunContext, outputBackward: (Layer) -> [Tensor]) -> Tensor {
+    /// Runs backward from the output layer (through `outputBackward`) to the input, or (not `towardInput`) only
+    /// as far as gradients reach weights. Returns dLoss/dInput when computed.
+    private func propagate(context: RunContext, towardInput: Bool = true, outputBackward: (Layer) -> [Tensor]) -> Tensor? {
         guard !lastBatchWasEmpty else { return backwardWithoutSamples(context: context) }
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
         for index in stride(from: nodes.count - 1, through: 1, by: -1) {
             let node = nodes[index]
             let inputGradients: [Tensor]
+            if !towardInput && index < nodes.count - 1 && !node.inputs.contains(where: { reachesWeights[$0] }) {
+                if let outputGradient = gradients[index], !node.layer.weights.isEmpty {
+                    node.layer.weightGradients(outputGradient, context: context)
+                }
+                gradients[index] = nil
+                continue
+            }
             if index == nodes.count - 1 {
                 inputGradients = outputBackward(node.layer)
             } else {
@@ -106,7 +132,7 @@ public final class Graph {
                 gradients[input] = gradients[input].map { context.backend.add([$0, inputGradient]) } ?? inputGradient
             }
         }
-        return gradients[0]!
+        return gradients[0]
     }
 }
 

@@ -21,6 +21,8 @@ public protocol Layer: AnyObject {
     func forward(_ inputs: [Tensor], context: RunContext) -> Tensor
     /// Returns dLoss/dInput for each input and stores dLoss/dWeight in each weight's `gradient`.
     func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor]
+    /// Only stores dLoss/dWeight, for a layer whose inputs lead to no weights (a model's first layers).
+    func weightGradients(_ outputGradient: Tensor, context: RunContext)
 }
 
 /// A layer whose output is a softmax: its backward can start from dLoss/dLogits directly, which is how Keras
@@ -75,6 +77,8 @@ public struct LayerError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Layer {
+    public func weightGradients(_ outputGradient: Tensor, context: RunContext) { _ = backward(outputGradient, context: context) }
+
     /// Keras' `base_config`: name, trainable, dtype.
     func baseConfig() -> [String: JSON] {
         ["name": .string(name), "trainable": .bool(trainable), "dtype": "float32"]

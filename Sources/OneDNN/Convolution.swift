@@ -28,7 +28,7 @@ extension OneDNNBackend {
     /// Takes the output gradient in any layout (reordering it to the primitives' if needed) and returns the
     /// input gradient in `x`'s layout, the kernel gradient in HWIO.
     public func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, geometry: WindowGeometry,
-                               withBias: Bool) -> ConvGradients {
+                               withBias: Bool, inputGradient: Bool) -> ConvGradients {
         let shapes = ConvolutionShapes(input: x.shape, kernel: kernel.shape, geometry: geometry)
         precondition(outputGradient.shape == shapes.output,
                      "conv output gradient \(outputGradient.shape), expected \(shapes.output)")
@@ -64,9 +64,10 @@ extension OneDNNBackend {
         let dataOutputGradient = reordered(outputGradient,
                                            to: backwardData.layout(DNNL_ARG_DIFF_DST, shape: shapes.output))
         let inputGradientLayout = backwardData.layout(DNNL_ARG_DIFF_SRC, shape: shapes.input)
-        let inputGradient = execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: dataOutputGradient],
-                                    outputs: [DNNL_ARG_DIFF_SRC: (shapes.input, inputGradientLayout)],
-                                    libraryMemory: [DNNL_ARG_WEIGHTS: kernelInPrimitiveLayout(kernel, for: backwardData, dataKey)])
+        let computedInputGradient = !inputGradient ? nil
+            : execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: dataOutputGradient],
+                      outputs: [DNNL_ARG_DIFF_SRC: (shapes.input, inputGradientLayout)],
+                      libraryMemory: [DNNL_ARG_WEIGHTS: kernelInPrimitiveLayout(kernel, for: backwardData, dataKey)])
         let blockedKernelGradient = Memory(allocatedFor: backwardWeights, DNNL_ARG_DIFF_WEIGHTS, engine: engine)
         let source = reordered(x, to: backwardWeights.layout(DNNL_ARG_SRC, shape: shapes.input))
         let weightsOutputGradient = reordered(dataOutputGradient,
@@ -81,7 +82,7 @@ extension OneDNNBackend {
         }
         let kernelGradient = execute(toHWIO, inputs: [:], outputs: [DNNL_ARG_TO: (shapes.kernel, .plain)],
                                      libraryMemory: [DNNL_ARG_FROM: blockedKernelGradient])[DNNL_ARG_TO]!
-        return ConvGradients(input: reordered(inputGradient[DNNL_ARG_DIFF_SRC]!, to: x.layout), kernel: kernelGradient,
+        return ConvGradients(input: computedInputGradient.map { reordered($0[DNNL_ARG_DIFF_SRC]!, to: x.layout) }, kernel: kernelGradient,
                              bias: biasGradient[DNNL_ARG_DIFF_BIAS])
     }
 

@@ -19,8 +19,9 @@ public protocol Backend: AnyObject {
     // MARK: Convolution
     /// 2-D cross-correlation (Keras Conv2D) of `x` (N,H,W,C) with `kernel` (KH,KW,C,O), plus `bias` (O).
     func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry) -> Tensor
+    /// The input gradient only when `inputGradient` is set: a model's first convolution needs none.
     func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, geometry: WindowGeometry,
-                        withBias: Bool) -> ConvGradients
+                        withBias: Bool, inputGradient: Bool) -> ConvGradients
 
     // MARK: Batch normalization (statistics over every axis but the last)
     /// Normalises with the batch's mean and biased variance, which it returns.
@@ -62,6 +63,15 @@ public protocol Backend: AnyObject {
 }
 
 public struct ConvGradients {
+    public var input: Tensor?
+    public var kernel: Tensor
+    public var bias: Tensor?
+    public init(input: Tensor?, kernel: Tensor, bias: Tensor?) {
+        (self.input, self.kernel, self.bias) = (input, kernel, bias)
+    }
+}
+
+public struct DenseGradients {
     public var input: Tensor
     public var kernel: Tensor
     public var bias: Tensor?
@@ -69,8 +79,6 @@ public struct ConvGradients {
         (self.input, self.kernel, self.bias) = (input, kernel, bias)
     }
 }
-
-public typealias DenseGradients = ConvGradients
 
 public struct BatchNormTrainingOutput {
     public var output: Tensor

@@ -25,7 +25,7 @@ extension ReferenceBackend {
     }
 
     public func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient dy: Tensor, geometry g: WindowGeometry,
-                               withBias: Bool) -> ConvGradients {
+                               withBias: Bool, inputGradient: Bool) -> ConvGradients {
         let i = NHWC(x.shape), o = NHWC(dy.shape)
         let (kh, kw) = (kernel.shape[0], kernel.shape[1])
         let xs = x.scalars, ks = kernel.scalars, dys = dy.scalars
@@ -50,7 +50,7 @@ extension ReferenceBackend {
                 }
             }
         } } } }
-        return ConvGradients(input: Tensor(shape: x.shape, scalars: dx.map(Float.init)),
+        return ConvGradients(input: inputGradient ? Tensor(shape: x.shape, scalars: dx.map(Float.init)) : nil,
                              kernel: Tensor(shape: kernel.shape, scalars: dk.map(Float.init)),
                              bias: withBias ? Tensor(shape: [o.c], scalars: db.map(Float.init)) : nil)
     }

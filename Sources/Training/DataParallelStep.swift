@@ -34,7 +34,7 @@ public final class DataParallelStep {
         let context = RunContext(backend: backend, training: true, sampleKeys: batch.sampleKeys,
                                  crossRankSum: synchronizeBatchNorm ? sumOverRanks : nil)
         let probabilities = try model.forward(batch.images, context: context)
-        model.backward(logitGradient: loss.logitGradient(probabilities: probabilities, labels: batch.labels,
+        model.backwardToWeights(logitGradient: loss.logitGradient(probabilities: probabilities, labels: batch.labels,
                                                          globalBatchSize: batch.globalCount), context: context)
         let weights = model.trainableWeights
         var gradients = weights.map { $0.weight.gradient! }

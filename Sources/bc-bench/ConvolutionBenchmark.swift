@@ -52,7 +52,7 @@ struct ConvolutionShape: CustomStringConvertible {
         func forward() { _ = backend.conv2D(x, kernel: weights, bias: bias, geometry: geometry) }
         func backward() {
             _ = backend.conv2DBackward(x, kernel: weights, outputGradient: outputGradient, geometry: geometry,
-                                       withBias: true)
+                                       withBias: true, inputGradient: true)
         }
         return Timings(forward: timing.medianMilliseconds(forward),
                        backward: timing.medianMilliseconds(backward),

@@ -21,7 +21,7 @@ struct TrainingStepBenchmark {
         // Throws only for a batch of another shape than the model's input, which `images` cannot be.
         let probabilities = try! model.forward(images, context: context)
         let loss = CategoricalCrossentropy()
-        model.backward(logitGradient: loss.logitGradient(probabilities: probabilities, labels: labels,
+        model.backwardToWeights(logitGradient: loss.logitGradient(probabilities: probabilities, labels: labels,
                                                          globalBatchSize: labels.count), context: context)
         optimizer.apply(to: model.trainableWeights)
     }

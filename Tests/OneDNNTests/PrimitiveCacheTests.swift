@@ -8,7 +8,7 @@ final class PrimitiveCacheTests: BackendComparisonCase {
         let geometry = WindowGeometry(kernel: (3, 3), strides: (2, 2), padding: .same, inputHeight: 8, inputWidth: 8)
         func step() {
             let y = fast.conv2D(x, kernel: kernel, bias: nil, geometry: geometry)
-            _ = fast.conv2DBackward(x, kernel: kernel, outputGradient: y, geometry: geometry, withBias: false)
+            _ = fast.conv2DBackward(x, kernel: kernel, outputGradient: y, geometry: geometry, withBias: false, inputGradient: true)
             _ = fast.pool2DBackward(x, outputGradient: fast.pool2D(x, kind: .max, geometry: geometry), kind: .max,
                                     geometry: geometry)
             _ = fast.concatBackward(outputGradient: fast.concat([x, x]), channels: [5, 5])
