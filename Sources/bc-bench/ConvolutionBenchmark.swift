@@ -106,35 +106,39 @@ struct TensorFlowPeer {
         private enum VersionKey: CodingKey { case tensorflow }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
     func time(_ shape: ConvolutionShape, batch: Int) throws -> Measurement {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         let options: KeyValuePairs = [
             "batch": batch, "height": shape.height, "width": shape.width, "channels": shape.channels,
             "filters": shape.filters, "kernel": shape.kernel, "stride": shape.stride,
             "threads": threads, "warmups": timing.warmups, "repeats": timing.repeats,
         ]
-        process.arguments = [script, "--padding", shape.padding.rawValue]
-            + options.flatMap { ["--\($0.key)", "\($0.value)"] }
-        let output = Pipe(), errors = Pipe()
-        (process.standardOutput, process.standardError) = (output, errors)
-        try process.run()
-        // TensorFlow logs to stderr even when all is well: keep it for failures. stdout is one short JSON line,
-        // which fits in the pipe's buffer, so reading stderr to the end first cannot stall the peer.
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let json = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let measurement = try? JSONDecoder().decode(Measurement.self, from: json)
-        else {
-            throw Failure(description: "TensorFlow peer failed on \(shape) (exit \(process.terminationStatus)):\n"
-                          + errorText + String(decoding: json, as: UTF8.self))
-        }
-        return measurement
+        return try runPeer(python: python, script: script, arguments: ["--padding", shape.padding.rawValue]
+                           + options.flatMap { ["--\($0.key)", "\($0.value)"] })
     }
+}
+
+struct PeerFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs a peer script (Tests/Benchmarks) and decodes the one JSON line it prints.
+func runPeer<Measurement: Decodable>(python: String, script: String, arguments: [String]) throws -> Measurement {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [script] + arguments
+    let output = Pipe(), errors = Pipe()
+    (process.standardOutput, process.standardError) = (output, errors)
+    try process.run()
+    // TensorFlow logs to stderr even when all is well: keep it for failures. stdout is one short JSON line,
+    // which fits in the pipe's buffer, so reading stderr to the end first cannot stall the peer.
+    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let json = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let measurement = try? JSONDecoder().decode(Measurement.self, from: json) else {
+        throw PeerFailure(description: "\(script) \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus)):\n"
+                          + errorText.suffix(3000) + String(decoding: json, as: UTF8.self))
+    }
+    return measurement
 }
 
 /// Fixed-width text table: per shape, ms and GFLOP/s of forward, backward and both, ours then TensorFlow's,

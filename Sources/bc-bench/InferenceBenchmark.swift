@@ -53,26 +53,19 @@ struct Infer: ParsableCommand {
             }
             let (ours, oursFolded) = (rate(model), rate(folded))
             let keras = noPeer ? nil : try kerasRate(architecture)
-            print(String(format: "%-12@ | %13.2f | %15.2f | %22@ | %@", architecture.rawValue, ours, oursFolded,
-                         keras.map { String(format: "%.2f", $0) } ?? "-", keras.map { String(format: "%.2fx", oursFolded / $0) } ?? "-"))
+            let kerasColumn = keras.map { String(format: "%.2f", $0) } ?? "-"
+            print(architecture.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + String(format: " | %13.2f | %15.2f | ", ours, oursFolded)
+                  + String(repeating: " ", count: max(0, 22 - kerasColumn.count)) + kerasColumn
+                  + " | " + (keras.map { String(format: "%.2fx", oursFolded / $0) } ?? "-"))
         }
     }
 
     private func kerasRate(_ architecture: Architecture) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: peer)
-        process.arguments = [peerScript, "--architecture", architecture.rawValue, "--batch", "\(batch)", "--size", "\(size)",
-                             "--threads", "\(threads)", "--warmups", "\(warmups)", "--repeats", "\(repeats)"]
-        let output = Pipe(), errors = Pipe()
-        (process.standardOutput, process.standardError) = (output, errors)
-        try process.run()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let json = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
         struct Measurement: Decodable { let images_per_second: Double }
-        guard process.terminationStatus == 0, let measurement = try? JSONDecoder().decode(Measurement.self, from: json) else {
-            throw TensorFlowPeer.Failure(description: "\(peerScript) failed:\n\(errorText.suffix(2000))")
-        }
+        let measurement: Measurement = try runPeer(python: peer, script: peerScript, arguments: [
+            "--architecture", architecture.rawValue, "--batch", "\(batch)", "--size", "\(size)", "--threads", "\(threads)",
+            "--warmups", "\(warmups)", "--repeats", "\(repeats)"])
         return measurement.images_per_second
     }
 }
