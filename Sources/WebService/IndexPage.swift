@@ -1,0 +1,3 @@
+enum IndexPage {
+    static let html = "<!doctype html><title>bc-serve</title>"
+}
