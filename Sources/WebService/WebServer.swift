@@ -74,7 +74,7 @@ public struct WebServer: Sendable {
         }
         var outcomes = files.map { file in file.content.map { _ in [Double]() } }
         for ((index, _), outcome) in zip(readable, try await queue.predict(readable.map(\.1))) { outcomes[index] = outcome }
-        let rows = zip(files, outcomes).map { PredictionRow(file: $0.name, outcome: $1, model: model, threshold: threshold) }
+        let rows = zip(files, outcomes).map { ServedPrediction(file: $0.name, outcome: $1, model: model, threshold: threshold) }
         return PredictionResponse(model: model.model, threshold: threshold, results: rows)
     }
 

@@ -38,6 +38,7 @@ func temporaryFolder(_ test: XCTestCase) throws -> URL {
 let testModelPath: String = {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("bc-serve-model-\(getpid()).h5").path
     do { try TestModel.write(to: path) } catch { fatalError("cannot write the test model: \(error)") }
+    atexit { try? FileManager.default.removeItem(atPath: testModelPath) }
     return path
 }()
 
@@ -139,4 +140,26 @@ func residentMiB() -> Double {
     guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
           let kB = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
     return kB / 1024
+}
+
+/// Runs a script from Tests/Python with the referee interpreter (env BC_PYTHON) without blocking this thread's
+/// executor (the server under test runs in this process).
+func runPython(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let python = ProcessInfo.processInfo.environment["BC_PYTHON"] ?? "/opt/bc-train-venv/bin/python"
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        throw NSError(domain: "python", code: 1, userInfo: [NSLocalizedDescriptionKey:
+            "no Python at \(python): run ./Launch/test.sh (it creates the environment with selenium) or set BC_PYTHON"])
+    }
+    return try await Task.detached {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [pythonScripts.appendingPathComponent(script).path] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }.value
 }

@@ -4,7 +4,7 @@ import Foundation
 
 /// One uploaded file's row of `POST /api/predict`: its class probabilities and label, or why it has none.
 /// Every key is always present (null when it does not apply), so clients need not guess.
-public struct PredictionRow: Codable, Sendable, Equatable {
+public struct ServedPrediction: Codable, Sendable, Equatable {
     public var file: String
     /// From a BreakHis file name (`SOB_M_DC-14-2523-40-016.png` is patient "14-2523" at 40x); null otherwise.
     public var patient: String?
@@ -62,5 +62,5 @@ public struct PredictionRow: Codable, Sendable, Equatable {
 public struct PredictionResponse: Codable, Sendable, Equatable {
     public var model: String
     public var threshold: Double
-    public var results: [PredictionRow]
+    public var results: [ServedPrediction]
 }
