@@ -20,7 +20,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
-        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
@@ -43,9 +42,9 @@ let package = Package(
         .target(name: "Serving", dependencies: ["KerasHDF5", "Layers", "OneDNN", "Images", "Datasets", "Evaluation"]),
         .target(name: "WebService", dependencies: [
             "Serving", "Images", "Datasets", "Evaluation", .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "MultipartKit", package: "multipart-kit"), .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: [

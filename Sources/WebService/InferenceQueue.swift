@@ -41,6 +41,13 @@ public final class InferenceQueue: Sendable {
         var waitingImages = 0
         var nextID = 0
         var stopped = false
+        var statistics = Statistics()
+    }
+
+    /// What the inference thread has done so far; images / batches is the mean batch size.
+    public struct Statistics: Codable, Sendable, Equatable {
+        public var images = 0
+        public var batches = 0
     }
 
     public let capacity: Int
@@ -100,6 +107,8 @@ public final class InferenceQueue: Sendable {
     /// Images accepted and not yet finished.
     public var waitingImages: Int { state.withLockedValue { $0.waitingImages } }
 
+    public var statistics: Statistics { state.withLockedValue { $0.statistics } }
+
     /// Ends the inference thread once the images already accepted are done; later requests get `QueueFull`.
     public func stop() {
         state.withLockedValue { $0.stopped = true }
@@ -146,6 +155,8 @@ public final class InferenceQueue: Sendable {
                 state.jobs[position].finished += 1
             }
             state.waitingImages -= batch.count
+            state.statistics.images += batch.count
+            state.statistics.batches += 1
             let complete = state.jobs.filter { $0.finished == $0.uploads.count }
             state.jobs.removeAll { $0.finished == $0.uploads.count }
             return complete.map { ($0.continuation, $0.outcomes.map { $0! }) }

@@ -1,6 +1,4 @@
 import Foundation
-import MultipartKit
-import NIOCore
 
 /// One part of a multipart/form-data body: a file (with its name) or a plain field.
 struct MultipartPart: Sendable, Equatable {
@@ -8,30 +6,39 @@ struct MultipartPart: Sendable, Equatable {
     var fileName: String?
     var data = Data()
 
-    /// Parses the parts of a whole body.
-    static func parse(_ body: ByteBuffer, boundary: String) throws -> [MultipartPart] {
-        let parser = MultipartParser(boundary: boundary)
-        var parts: [MultipartPart] = [], current = MultipartPart()
-        parser.onHeader = { name, value in
-            guard name.lowercased() == "content-disposition" else { return }
-            let parameters = dispositionParameters(value)
-            current.fieldName = parameters["name"]
-            current.fileName = parameters["filename"].map(cleanFileName)
+    /// Splits a whole body at its boundary lines (RFC 7578); any preamble and epilogue are ignored.
+    static func parse(_ body: Data, boundary: String) throws -> [MultipartPart] {
+        let crlf = Data("\r\n".utf8), headerEnd = Data("\r\n\r\n".utf8)
+        let malformed = RequestFailure(.badRequest, "the multipart/form-data body is malformed")
+        guard let first = body.range(of: Data(("--" + boundary).utf8)) else {
+            throw RequestFailure(.badRequest, "the multipart/form-data body does not contain its boundary")
         }
-        parser.onBody = { chunk in current.data.append(contentsOf: chunk.readableBytesView) }
-        parser.onPartComplete = {
-            parts.append(current)
-            current = MultipartPart()
+        let delimiter = Data(("\r\n--" + boundary).utf8)
+        var parts: [MultipartPart] = [], position = first.upperBound
+        while true {
+            if body[position...].starts(with: Data("--".utf8)) { return parts }
+            guard body[position...].starts(with: crlf) else { throw malformed }
+            position += 2
+            var part = MultipartPart()
+            if body[position...].starts(with: crlf) {
+                position += 2
+            } else {
+                guard let end = body.range(of: headerEnd, in: position..<body.endIndex) else { throw malformed }
+                for line in String(decoding: body[position..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n") {
+                    let pair = line.split(separator: ":", maxSplits: 1)
+                    guard pair.count == 2, pair[0].lowercased() == "content-disposition" else { continue }
+                    let parameters = dispositionParameters(String(pair[1]))
+                    (part.fieldName, part.fileName) = (parameters["name"], parameters["filename"].map(cleanFileName))
+                }
+                position = end.upperBound
+            }
+            guard let next = body.range(of: delimiter, in: position..<body.endIndex) else {
+                throw RequestFailure(.badRequest, "the multipart/form-data body ends before its closing boundary (was the upload cut short?)")
+            }
+            part.data = body.subdata(in: position..<next.lowerBound)
+            parts.append(part)
+            position = next.upperBound
         }
-        do { try parser.execute(body) } catch {
-            throw RequestFailure(.badRequest, "the multipart/form-data body is malformed")
-        }
-        // The parser does not notice a body cut short: a complete one ends with the closing boundary.
-        let tail = Data(body.readableBytesView.suffix(boundary.utf8.count + 256))
-        guard tail.range(of: Data(("--" + boundary + "--").utf8)) != nil else {
-            throw RequestFailure(.badRequest, "the multipart/form-data body ends before its closing boundary (was the upload cut short?)")
-        }
-        return parts
     }
 
     /// `form-data; name="files"; filename="a;b.png"` as ["name": "files", "filename": "a;b.png"]; quoted values

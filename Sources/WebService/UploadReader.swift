@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
-import MultipartKit
 import NIOCore
+import NIOFoundationCompat
 import ZIPFoundation
 
 /// A request that cannot be answered as asked: its status and the one message the client sees.
@@ -59,7 +59,7 @@ struct UploadReader {
         guard let boundary = Self.parameter("boundary", in: contentType), !boundary.isEmpty else {
             throw RequestFailure(.badRequest, "multipart/form-data without a boundary in its Content-Type")
         }
-        var parts = try MultipartPart.parse(body, boundary: boundary)
+        var parts = try MultipartPart.parse(Data(buffer: body), boundary: boundary)
         var files: [ReceivedFile] = [], unzipped = 0
         for index in parts.indices {
             guard let fileName = parts[index].fileName else { continue }  // a plain form field

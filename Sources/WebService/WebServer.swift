@@ -40,7 +40,7 @@ public struct WebServer: Sendable {
             Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: IndexPage.html)))
         }
         router.get("/healthz") { _, _ in
-            Self.json(Health(status: "ok", model: model.model, waitingImages: queue.waitingImages))
+            Self.json(Health(status: "ok", model: model.model, waitingImages: queue.waitingImages, predicted: queue.statistics))
         }
         router.get("/api/model") { _, _ in Self.json(model) }
         router.post("/api/predict") { request, _ in
@@ -95,8 +95,9 @@ public struct WebServer: Sendable {
         let status: String
         let model: String
         let waitingImages: Int
+        let predicted: InferenceQueue.Statistics
 
-        enum CodingKeys: String, CodingKey { case status, model, waitingImages = "waiting_images" }
+        enum CodingKeys: String, CodingKey { case status, model, waitingImages = "waiting_images", predicted }
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
