@@ -26,6 +26,7 @@ struct BCServe: AsyncParsableCommand {
     var queueCapacity = ServeLimits().queueCapacity
 
     func validate() throws {
+        guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no file at \(model)") }
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
