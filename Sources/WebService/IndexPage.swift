@@ -186,10 +186,10 @@ async function sendJob(files) {
     break;
   }
   if (reply && reply.ok) {
-    const single = files.length === 1 && isZip(files[0]);
+    // One row per file, unless the server found a zip among them: then no file is matched to a row.
+    const matched = body.results.length === files.length && !files.some(isZip);
     body.results.forEach((result, i) => {
-      const own = single ? null : files[i];
-      addRow(result, own && !result.error ? URL.createObjectURL(own) : null, single ? "zip" : "");
+      addRow(result, matched && !result.error ? URL.createObjectURL(files[i]) : null, matched ? "" : "zip");
     });
   } else {
     for (const file of files) addRow({ file: file.name, error: body.error || ("HTTP " + (reply && reply.status)) }, null, "");
