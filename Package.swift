@@ -12,9 +12,16 @@ let package = Package(
         .executable(name: "bc-bench-images", targets: ["bc-bench-images"]),
         .executable(name: "bc-data", targets: ["bc-data"]),
         .executable(name: "bc-inspect", targets: ["bc-inspect"]),
+        .executable(name: "bc-serve", targets: ["bc-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         // System libraries: a module map and a shim that re-exports the macros Swift cannot import.
@@ -34,6 +41,12 @@ let package = Package(
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "KerasHDF5", dependencies: ["Models", "Layers", "CHDF5"]),
         .target(name: "Serving", dependencies: ["KerasHDF5", "Layers", "OneDNN", "Images", "Datasets", "Evaluation"]),
+        .target(name: "WebService", dependencies: [
+            "Serving", "Images", "Datasets", "Evaluation", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: [
             "Layers", "Cluster", "Evaluation", "Images", "Datasets", "Models", "KerasHDF5", "OneDNN", "CSupport",
@@ -60,6 +73,9 @@ let package = Package(
         .executableTarget(name: "bc-inspect", dependencies: [
             "KerasHDF5", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "bc-serve", dependencies: [
+            "WebService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
@@ -70,6 +86,10 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "OneDNN"]),
         .testTarget(name: "KerasHDF5Tests", dependencies: ["KerasHDF5", "Models", "OneDNN"]),
+        .testTarget(name: "WebServiceTests", dependencies: [
+            "WebService", "Serving", "KerasHDF5", "Layers", "Images", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN", "KerasHDF5", "Datasets", "Models"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Layers", "Models", "KerasHDF5", "OneDNN", "Images", "Tensors"]),
     ],

@@ -6,7 +6,7 @@ BC_VENV="${BC_VENV:-/opt/bc-train-venv}"
 
 ensure_system_packages() {
     local missing=()
-    for package in pkg-config libopenmpi-dev openmpi-bin libhdf5-dev libpng-dev libdnnl-dev "$@"; do
+    for package in pkg-config libopenmpi-dev openmpi-bin libhdf5-dev libpng-dev libdnnl-dev zlib1g-dev "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
     if ((${#missing[@]})); then
@@ -16,10 +16,11 @@ ensure_system_packages() {
     fi
 }
 
-# The Python referee (TensorFlow/Keras), used only by tests and benchmarks, never to train or predict.
+# The Python referee (TensorFlow/Keras), used only by tests and benchmarks, never to train or predict; selenium
+# drives Debian's chromium through /usr/bin/chromedriver (never its own driver download) in bc-serve's page test.
 ensure_python_referee() {
     local stamp="$BC_VENV/.bc-train-requirements"
-    local requirements="tensorflow-cpu==2.21.0 tf-keras==2.21.0 h5py numpy pillow scikit-learn"
+    local requirements="tensorflow-cpu==2.21.0 tf-keras==2.21.0 h5py numpy pillow scikit-learn selenium"
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
         echo "setup: creating the Python referee environment in $BC_VENV"
         python3 -m venv "$BC_VENV"

@@ -1,0 +1,42 @@
+import Foundation
+import Serving
+
+/// What `GET /api/model` says about the served model; also what every prediction names. A value copied from the
+/// predictor once, so request handlers never touch the predictor itself (only the inference worker does).
+public struct ModelInfo: Codable, Sendable, Equatable {
+    public let model: String
+    public let architecture: String
+    /// Height, width, channels.
+    public let inputShape: [Int]
+    public let parameters: Int
+    public let classNames: [String]
+    /// The class whose probability is `p_malignant` and whose label applies at or above the threshold.
+    public let positiveClass: String
+    public let preprocessing: String
+    public let resize: String
+    public let threshold: Double
+
+    public init(_ predictor: Predictor, threshold: Double) {
+        model = predictor.modelID
+        architecture = predictor.graph.name
+        inputShape = predictor.graph.inputShape
+        parameters = predictor.graph.parameterCount
+        classNames = predictor.classNames
+        positiveClass = predictor.classNames[Self.positiveIndex(predictor.classNames)]
+        preprocessing = predictor.preprocessing.rawValue
+        resize = predictor.resize.rawValue
+        self.threshold = threshold
+    }
+
+    /// "malignant" when the model has such a class, else the last class (as bc-eval chooses).
+    static func positiveIndex(_ classNames: [String]) -> Int {
+        classNames.firstIndex(of: "malignant") ?? classNames.count - 1
+    }
+
+    var positiveIndex: Int { Self.positiveIndex(classNames) }
+
+    enum CodingKeys: String, CodingKey {
+        case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"
+        case positiveClass = "positive_class", preprocessing, resize, threshold
+    }
+}

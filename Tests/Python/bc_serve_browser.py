@@ -1,0 +1,158 @@
+"""Drives bc-serve's page in headless Chromium (Debian's chromium and chromedriver, no downloads) as a user would.
+
+Uploads files through the file input, then checks: one row per file with the probabilities given in the
+expected JSON (exactly), the unreadable files' errors in their rows, labels that follow the threshold slider,
+sorting by P, the patient summary, the downloaded CSV, and that the page loaded nothing from elsewhere. Saves a
+screenshot. Exits non-zero with a message on the first failed check.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def fail(message):
+    print("browser check failed: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def rows(driver):
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('#results tbody tr[data-file]')).map(tr => ({
+            file: tr.dataset.file, label: tr.dataset.label, failed: tr.classList.contains('failed'),
+            p: tr.querySelector('td.p').dataset.p === undefined ? null : Number(tr.querySelector('td.p').dataset.p),
+            shown: tr.querySelector('td.p').textContent, error: tr.querySelector('td.error').textContent,
+            badge: (tr.querySelector('td.label .badge') || {}).textContent || '',
+            thumb: !!tr.querySelector('img.thumb') }));""")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--expected", required=True, help="JSON: model, positive, files: {name: p or null}")
+    parser.add_argument("--artifacts", required=True)
+    parser.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    expected = json.load(open(args.expected))
+    downloads = os.path.join(args.artifacts, "downloads")
+    os.makedirs(downloads, exist_ok=True)
+    for name in os.listdir(downloads):
+        os.remove(os.path.join(downloads, name))
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600",
+                     "--disable-gpu", "--no-first-run", "--disable-extensions"]:
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        run(driver, args, expected, downloads)
+    finally:
+        driver.quit()
+
+
+def run(driver, args, expected, downloads):
+    wait = WebDriverWait(driver, 60)
+    driver.get(args.url)
+    wait.until(lambda d: d.find_element(By.ID, "model").text.startswith("Model "))
+    check(expected["model"] in driver.find_element(By.ID, "model").text, "the page does not name the model")
+
+    driver.find_element(By.ID, "files").send_keys("\n".join(args.files))
+    names = [os.path.basename(f) for f in args.files]
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Done:") and len(rows(d)) == len(names))
+    table = rows(driver)
+    check([r["file"] for r in table] == names, f"rows {[r['file'] for r in table]} are not the files {names}")
+
+    for row in table:
+        want = expected["files"][row["file"]]
+        if want is None:
+            check(row["error"] and row["failed"] and row["p"] is None and row["badge"] == "",
+                  f"{row['file']} should show an error and no probability, shows {row}")
+        else:
+            check(row["p"] == want, f"{row['file']}: page P {row['p']} != expected {want}")
+            check(row["shown"].startswith(f"{want:.3f}"), f"{row['file']}: shows {row['shown']!r} for {want}")
+            check(row["badge"] == ("malignant" if want >= 0.5 else "benign"), f"{row['file']}: label {row['badge']} at 0.5")
+            check(row["error"] == "" and row["thumb"], f"{row['file']}: unexpected error or no thumbnail: {row}")
+    print(f"rows: {len(table)}, errors shown: {[r['file'] for r in table if r['error']]}")
+
+    # The slider: keyboard steps of 0.01 up to a threshold between the scored images' probabilities.
+    scores = sorted(p for p in expected["files"].values() if p is not None)
+    target = next(round(t / 100, 2) for t in range(51, 100) if sum(p >= 0.5 for p in scores) != sum(p >= t / 100 for p in scores))
+    slider = driver.find_element(By.ID, "threshold")
+    slider.click()
+    slider.send_keys(Keys.HOME)
+    for _ in range(round(target * 100)):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    shown = driver.find_element(By.ID, "threshold-value").text
+    check(shown == f"{target:.2f}", f"the slider shows {shown}, expected {target:.2f}")
+    changed = 0
+    for row, before in zip(rows(driver), table):
+        if row["p"] is None:
+            continue
+        want = "malignant" if row["p"] >= target else "benign"
+        check(row["badge"] == want, f"{row['file']} is labelled {row['badge']} at threshold {target}, expected {want}")
+        changed += row["badge"] != before["badge"]
+    check(changed > 0, "moving the slider changed no label")
+    print(f"threshold {target}: {changed} labels changed")
+
+    summary = driver.execute_script("""return Array.from(document.querySelectorAll('#summary tbody tr')).map(tr =>
+        Array.from(tr.children).map(td => td.textContent));""")
+    scored_rows = [r for r in rows(driver) if r["p"] is not None]
+    check(sum(int(r[2]) for r in summary) == len(scored_rows), f"summary counts {summary} do not add up to {len(scored_rows)}")
+    called = sum(int(r[4].split(" of ")[0]) for r in summary if r[4])
+    check(called == sum(r["p"] >= target for r in scored_rows), f"summary calls {called} malignant at {target}")
+
+    driver.find_element(By.CSS_SELECTOR, "#results th[data-key=p]").click()
+    by_p = [r["p"] for r in rows(driver)]
+    scored = [p for p in by_p if p is not None]
+    check(scored == sorted(scored, reverse=True) and by_p[-1] is None, f"sorting by P gives {by_p}")
+
+    driver.find_element(By.ID, "download").click()
+    path = os.path.join(downloads, "predictions.csv")
+    deadline = time.time() + 20
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.2)
+    check(os.path.exists(path), "no predictions.csv was downloaded")
+    with open(path, newline="") as handle:
+        records = list(csv.reader(handle))
+    header = ["file", "patient", "magnification", "p_" + expected["positive"], "label", "model", "error"]
+    check(records[0] == header, f"CSV header {records[0]} != {header}")
+    check(sorted(r[0] for r in records[1:]) == sorted(names), "CSV rows are not one per file")
+    for record in records[1:]:
+        want = expected["files"][record[0]]
+        check(record[5] == expected["model"], f"CSV model {record[5]}")
+        if want is None:
+            check(record[3] == "" and record[4] == "" and record[6] != "", f"CSV row of unreadable {record[0]}: {record}")
+        else:
+            check(record[3] == f"{want:.6f}", f"CSV P {record[3]} != {want:.6f}")
+            check(record[4] == ("malignant" if want >= target else "benign"), f"CSV label {record[4]} at {target}")
+            check(record[1] != "" and record[2] == "400", f"CSV patient/magnification of {record[0]}: {record}")
+    print(f"CSV: {len(records) - 1} rows")
+
+    outside = driver.execute_script("""return performance.getEntriesByType('resource').map(e => e.name)
+        .filter(n => !n.startsWith(location.origin) && !n.startsWith('blob:') && !n.startsWith('data:'));""")
+    check(outside == [], f"the page loaded resources from elsewhere: {outside}")
+
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(900, height + 40))
+    driver.save_screenshot(os.path.join(args.artifacts, "bc-serve.png"))
+    print("browser check passed")
+
+
+if __name__ == "__main__":
+    main()

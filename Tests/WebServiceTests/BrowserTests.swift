@@ -1,0 +1,47 @@
+import Foundation
+import WebService
+import XCTest
+
+/// The page in a real headless Chromium (Tests/Python/bc_serve_browser.py drives it with selenium), against a real
+/// server in this process. Leaves `.build/test-artifacts/bc-serve.png` (a screenshot) and the downloaded CSV.
+final class BrowserTests: XCTestCase {
+    static let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/test-artifacts")
+
+    func testUploadThresholdSortingSummaryAndCSVInChromium() async throws {
+        for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            return XCTFail("\(tool) is missing: run ./Launch/test.sh (it installs Debian's chromium and chromium-driver)")
+        }
+        let folder = try temporaryFolder(self)
+        var files: [URL] = []
+        for sample in try breakHisSamples() {
+            let copy = folder.appendingPathComponent(sample.lastPathComponent)
+            try FileManager.default.copyItem(at: sample, to: copy)
+            files.append(copy)
+        }
+        let truncated = folder.appendingPathComponent("SOB_B_F-14-9999-400-001.png")
+        try Data(try Data(contentsOf: files[0]).prefix(3000)).write(to: truncated)
+        let notPNG = folder.appendingPathComponent("notes.png")
+        try Data("not an image".utf8).write(to: notPNG)
+        files.insert(truncated, at: 3)
+        files.append(notPNG)
+
+        let samples = try breakHisSamples()
+        let probabilities = try referenceProbabilities(try samples.map { try Data(contentsOf: $0) })
+        var expected: [String: Any] = [truncated.lastPathComponent: NSNull(), notPNG.lastPathComponent: NSNull()]
+        for (sample, values) in zip(samples, probabilities) { expected[sample.lastPathComponent] = values[1] }
+        let expectedFile = folder.appendingPathComponent("expected.json")
+        try JSONSerialization.data(withJSONObject: [
+            "model": URL(fileURLWithPath: testModelPath).lastPathComponent, "positive": "malignant", "files": expected,
+        ]).write(to: expectedFile)
+
+        try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
+        let server = try await RunningServer()
+        let outcome = try await runPython("bc_serve_browser.py", ["--url", server.base.absoluteString, "--expected", expectedFile.path,
+                                                                   "--artifacts", Self.artifacts.path] + files.map(\.path))
+        await server.stop()
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        XCTAssertTrue(outcome.output.contains("browser check passed"), outcome.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.artifacts.appendingPathComponent("bc-serve.png").path))
+    }
+}
