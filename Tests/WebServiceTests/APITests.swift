@@ -18,7 +18,7 @@ final class APITests: XCTestCase {
         XCTAssertEqual(reply.status, 200, reply.text)
         let answer = try reply.predictions()
         let expected = try referenceProbabilities(files.map(\.data))
-        XCTAssertEqual(answer.model, URL(fileURLWithPath: testModelPath).lastPathComponent)
+        XCTAssertEqual(answer.model, try testModelID())
         XCTAssertEqual(answer.threshold, 0.5)
         XCTAssertEqual(answer.results.map(\.file), files.map(\.name))
         for (row, probabilities) in zip(answer.results, expected) {
@@ -164,7 +164,7 @@ final class APITests: XCTestCase {
         await server.stop()
         XCTAssertEqual(model.status, 200)
         let info = try JSONDecoder().decode(ModelInfo.self, from: model.body)
-        XCTAssertEqual(info.model, URL(fileURLWithPath: testModelPath).lastPathComponent)
+        XCTAssertEqual(info.model, try testModelID())
         XCTAssertEqual(info.architecture, "tiny_resnet")
         XCTAssertEqual(info.inputShape, [32, 32, 3])
         XCTAssertEqual(info.classNames, ["benign", "malignant"])

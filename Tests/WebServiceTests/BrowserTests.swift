@@ -32,7 +32,7 @@ final class BrowserTests: XCTestCase {
         for (sample, values) in zip(samples, probabilities) { expected[sample.lastPathComponent] = values[1] }
         let expectedFile = folder.appendingPathComponent("expected.json")
         try JSONSerialization.data(withJSONObject: [
-            "model": URL(fileURLWithPath: testModelPath).lastPathComponent, "positive": "malignant", "files": expected,
+            "model": try testModelID(), "positive": "malignant", "files": expected,
         ]).write(to: expectedFile)
 
         try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)

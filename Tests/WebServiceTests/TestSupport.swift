@@ -129,6 +129,9 @@ enum HTTP {
 }
 
 /// The predictor's own probabilities for PNG files, in one batch.
+/// What the server calls the model: the Predictor's id (file name and weights digest).
+func testModelID() throws -> String { try TestModel.predictor(testModelPath).modelID }
+
 func referenceProbabilities(_ files: [Data]) throws -> [[Double]] {
     let images = try files.map { try PNGCodec.decode($0, source: "reference") }
     return try TestModel.predictor(testModelPath).predict(images)
