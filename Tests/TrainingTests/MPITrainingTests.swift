@@ -106,6 +106,52 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertTrue(resumed.output.contains("resuming from"), resumed.output)
     }
 
+    /// One rank stopped (SIGSTOP) for 20 s leaves the other waiting in a collective call; with a 3 s floor its stall
+    /// watchdog prints a line naming the waiting rank, its host, the step or place and what it waits for, and a line
+    /// when the wait ends, at least 15 s later: longer than any normal wait here (the longest, rank 0 writing a
+    /// 280 MB checkpoint, took up to 7.4 s on a machine loaded with other builds), so it is the stall's. After SIGCONT
+    /// the run finishes and ends bit-identical to a run that did not stall: the watchdog only watches.
+    func testStallWatchdogReportsARankLeftWaitingByAStoppedRank() throws {
+        let run = try MPIRun.prepare("stall")
+        let watched: [String: Any] = ["training.epochs": 3, "distributed.stall_warning_seconds": 3,
+                                      "distributed.stall_warning_factor": 1]
+        let reference = try run.writeConfig(watched.merging(["run_name": "reference"]) { $1 }, name: "reference.json")
+        let undisturbed = try run.launch(ranks: 2, config: reference)
+        XCTAssertEqual(undisturbed.status, 0, undisturbed.output)
+        let expected = try checkpointTensors(run.folder.appendingPathComponent("runs/reference/last.h5").path)
+
+        var stoppedRank: Int?
+        let stalled = try run.launch(ranks: 2, config: try run.writeConfig(watched)) { mpirun in
+            // last.h5 appears at the end of epoch 1; two epochs remain.
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun), "no checkpoint appeared")
+            guard let victim = run.rankProcesses(of: mpirun).randomElement() else { return XCTFail("no rank processes") }
+            stoppedRank = run.rank(ofProcess: victim)
+            kill(victim, SIGSTOP)
+            Thread.sleep(forTimeInterval: 20)
+            kill(victim, SIGCONT)
+        }
+        XCTAssertEqual(stalled.status, 0, stalled.output)
+        let waiting = 1 - (try XCTUnwrap(stoppedRank, "the stopped process's rank"))
+        let prefix = "bc-train: rank \(waiting) (\(hostName())): "
+        let lines = stalled.output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
+        let warnings = lines.filter { $0.contains(" has waited ") }
+        XCTAssertFalse(warnings.isEmpty, "no stall warning from rank \(waiting):\n\(stalled.output)")
+        for warning in warnings {
+            XCTAssertNotNil(warning.range(of: #"^bc-train: rank \d \(.+\): (step \d+ of epoch \d+|the validation after epoch \d|the end of epoch \d) has waited [0-9.]+ s in .+ \((steps usually take [0-9.]+ s|no step has finished yet)\); .+ may be .+$"#,
+                                           options: .regularExpression), warning)
+        }
+        let waits = lines.compactMap { line in
+            line.range(of: #"went on after waiting [0-9.]+ s"#, options: .regularExpression).flatMap {
+                Double(line[$0].split(separator: " ")[4])
+            }
+        }
+        XCTAssertGreaterThanOrEqual(waits.max() ?? 0, 15, "rank \(waiting) should report the end of a long wait:\n\(stalled.output)")
+
+        let actual = try checkpointTensors(run.lastCheckpoint)
+        XCTAssertEqual(Set(actual.keys), Set(expected.keys))
+        for (path, tensor) in expected { XCTAssertEqual(actual[path]?.scalars, tensor.scalars, "\(path) differs after the stall") }
+    }
+
     /// Bad configs, a missing data folder, an unwritable checkpoint folder and an unreadable pretrained file stop
     /// every rank before training with one clear line, and write no checkpoint.
     func testBadInputsStopEveryRankBeforeTraining() throws {
