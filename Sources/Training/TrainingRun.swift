@@ -33,7 +33,11 @@ public enum TrainingRun {
         log("bc-train: \(dataset.samples.count) images in \(dataset.layout.rawValue) at \(config.data.root)"
             + (dataset.skippedFiles.isEmpty ? "" : " (\(dataset.skippedFiles.count) unparseable file names skipped)"))
         log(split.summary(of: dataset).description)
-        try agree(world) { if world.rank == 0 { try writeRunRecord(config, dataset, split, checkpoints) } }
+        try agree(world) {
+            guard world.rank == 0 else { return }
+            for name in try checkpoints.removeUnfinishedWrites() { log("removed an unfinished checkpoint write: \(name)") }
+            try writeRunRecord(config, dataset, split, checkpoints)
+        }
 
         // Model, optimizer, loss.
         let model = try buildModel(config.model.architecture, inputShape: config.model.inputSize + [3],
