@@ -24,6 +24,7 @@ public final class Trainer {
     let checkpoints: CheckpointStore
     var state: RunState
     private var lastCheckpointTime = Date()
+    private let progressOutput: ProgressBar.Output
     /// Names of the head's layers, which stay trainable while the backbone is frozen.
     let headLayers: Set<String>
     let watchdog: StallWatchdog
@@ -33,6 +34,7 @@ public final class Trainer {
          watchdog: StallWatchdog) {
         (self.config, self.world, self.step, self.training, self.validation) = (config, world, step, training, validation)
         (self.checkpoints, self.state, self.headLayers, self.watchdog) = (checkpoints, state, headLayers, watchdog)
+        progressOutput = config.callbacks.progress.resolved()
     }
 
     func log(_ line: String) {
@@ -50,7 +52,7 @@ public final class Trainer {
             freezeBackbone(state.epoch < config.model.freezeBackboneEpochs)
             log("Epoch \(state.epoch + 1)/\(config.training.epochs)")
             try training.start(epoch: state.epoch, step: state.step)
-            let bar = ProgressBar(totalSteps: training.stepsPerEpoch, interactive: world.rank == 0 && isatty(STDOUT_FILENO) != 0)
+            let bar = ProgressBar(totalSteps: training.stepsPerEpoch, output: progressOutput)
             let started = Date()
             while state.step < training.stepsPerEpoch {
                 watchdog.stepStarted("step \(state.step + 1) of epoch \(state.epoch + 1)")

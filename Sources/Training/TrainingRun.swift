@@ -149,7 +149,7 @@ public enum TrainingRun {
     }
 
     /// Resuming is refused when the config changed in a way that would make the continuation a different run;
-    /// epochs may grow, and threads, loader, checkpoint and stall-warning settings may change.
+    /// epochs may grow, and threads, loader, checkpoint, progress and stall-warning settings may change.
     static func requireCompatible(_ saved: TrainingConfig, _ current: TrainingConfig, configPath: String) throws {
         var comparable = current
         comparable.training.epochs = saved.training.epochs
@@ -158,6 +158,7 @@ public enum TrainingRun {
         comparable.data.cacheMegabytes = saved.data.cacheMegabytes
         comparable.callbacks.checkpointEverySteps = saved.callbacks.checkpointEverySteps
         comparable.callbacks.checkpointEveryMinutes = saved.callbacks.checkpointEveryMinutes
+        comparable.callbacks.progress = saved.callbacks.progress
         comparable.distributed.stallWarningSeconds = saved.distributed.stallWarningSeconds
         comparable.distributed.stallWarningFactor = saved.distributed.stallWarningFactor
         guard comparable != saved else { return }

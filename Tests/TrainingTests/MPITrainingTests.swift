@@ -196,6 +196,18 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(history.split(separator: "\n").count, 3, "a header and 2 epochs:\n\(history)")
     }
 
+    /// mpirun writing to a file (as in a batch job) gives each rank a pseudo-terminal; `auto` progress must still come
+    /// as plain lines (no carriage returns), here one per step of the 4-step epoch, the last with the validation metrics.
+    func testProgressUnderMpirunWritingToAFileComesAsPlainLines() throws {
+        let run = try MPIRun.prepare("progress")
+        let outcome = try run.launch(ranks: 2, config: try run.writeConfig(["training.epochs": 1]))
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        XCTAssertFalse(outcome.output.contains("\r"), outcome.output)
+        let progress = outcome.output.split(separator: "\n").filter { $0.range(of: #"^\d/4 \["#, options: .regularExpression) != nil }
+        XCTAssertEqual(progress.map { $0.prefix(3) }, ["1/4", "2/4", "3/4", "4/4"], outcome.output)
+        XCTAssertTrue(progress.last?.contains(" - val_accuracy: ") ?? false, outcome.output)
+    }
+
     /// Bad configs, a missing data folder, an unwritable checkpoint folder and an unreadable pretrained file stop
     /// every rank before training with one clear line, and write no checkpoint.
     func testBadInputsStopEveryRankBeforeTraining() throws {
