@@ -25,7 +25,8 @@ public enum StallPoint: String {
 /// `max(floorSeconds, factor x the median of the recent step times)`; the rank then prints one line to standard error
 /// naming itself, its host, the step, what it waits for, for how long and how long steps usually take, again each time
 /// the wait doubles, and a last line when the wait ends. It only reads clocks: training computes exactly the same.
-/// A background thread (`start`) calls `check`; tests call it themselves with an injected clock.
+/// A background thread (`start`) calls `check`; tests call it themselves with an injected clock. It also adds up the
+/// time waited at each point, for the trainer's per-epoch timing line.
 public final class StallWatchdog {
     /// 0 turns the warnings off.
     public let floorSeconds: Double
@@ -41,6 +42,7 @@ public final class StallWatchdog {
     private var position = "the start of training"
     private var stepStartedAt: Double?
     private var wait: Wait?
+    private var waitedSeconds: [StallPoint: Double] = [:]
     private var running = false
 
     private struct Wait {
@@ -95,10 +97,18 @@ public final class StallWatchdog {
         let now = clock()
         let ended = lock.withLock { () -> Wait? in
             defer { wait = nil }
+            if let wait { waitedSeconds[wait.point, default: 0] += now - wait.since }
             return wait
         }
         guard let ended, ended.warned else { return }
         report("bc-train: \(rankName): \(ended.position) went on after waiting \(seconds(now - ended.since)) in \(ended.point.rawValue)")
+    }
+
+    /// Seconds waited at each point since `resetWaitedSeconds`.
+    public var secondsWaited: [StallPoint: Double] { lock.withLock { waitedSeconds } }
+
+    public func resetWaitedSeconds() {
+        lock.withLock { waitedSeconds = [:] }
     }
 
     /// Prints the warning if the current wait has become too long (and not yet reported at this length).

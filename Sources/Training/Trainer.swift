@@ -54,6 +54,9 @@ public final class Trainer {
             try training.start(epoch: state.epoch, step: state.step)
             let bar = ProgressBar(totalSteps: training.stepsPerEpoch, output: progressOutput)
             let started = Date()
+            let firstStep = state.step
+            var images = 0
+            watchdog.resetWaitedSeconds()
             while state.step < training.stepsPerEpoch {
                 watchdog.stepStarted("step \(state.step + 1) of epoch \(state.epoch + 1)")
                 let (stopSignal, checkpointDue) = try agreeAtStepBoundary()
@@ -78,10 +81,15 @@ public final class Trainer {
                 state.epochLossSum += Double(result.loss) * Double(batch.globalCount)
                 state.epochCorrect += result.correct
                 state.epochSamples += batch.globalCount
+                images += batch.globalCount
                 if world.rank == 0 { bar.show(step: state.step, elapsed: Date().timeIntervalSince(started), metrics: epochMetrics) }
                 watchdog.stepFinished()
             }
-            try finishEpoch(bar: bar, elapsed: Date().timeIntervalSince(started))
+            let elapsed = Date().timeIntervalSince(started)
+            let timing = EpochTiming(steps: state.step - firstStep, images: images, seconds: elapsed,
+                                     waited: watchdog.secondsWaited)
+            try finishEpoch(bar: bar, elapsed: elapsed)
+            log(timing.description)
         }
         return state.stoppedEarly ? .stoppedEarly : .finished
     }

@@ -197,7 +197,8 @@ final class MPITrainingTests: XCTestCase {
     }
 
     /// mpirun writing to a file (as in a batch job) gives each rank a pseudo-terminal; `auto` progress must still come
-    /// as plain lines (no carriage returns), here one per step of the 4-step epoch, the last with the validation metrics.
+    /// as plain lines (no carriage returns), here one per step of the 4-step epoch, the last with the validation metrics,
+    /// then rank 0's timing line.
     func testProgressUnderMpirunWritingToAFileComesAsPlainLines() throws {
         let run = try MPIRun.prepare("progress")
         let outcome = try run.launch(ranks: 2, config: try run.writeConfig(["training.epochs": 1]))
@@ -206,6 +207,7 @@ final class MPITrainingTests: XCTestCase {
         let progress = outcome.output.split(separator: "\n").filter { $0.range(of: #"^\d/4 \["#, options: .regularExpression) != nil }
         XCTAssertEqual(progress.map { $0.prefix(3) }, ["1/4", "2/4", "3/4", "4/4"], outcome.output)
         XCTAssertTrue(progress.last?.contains(" - val_accuracy: ") ?? false, outcome.output)
+        XCTAssertEqual(outcome.output.split(separator: "\n").filter { $0.hasPrefix("timing: 4 steps in ") }.count, 1, outcome.output)
     }
 
     /// Bad configs, a missing data folder, an unwritable checkpoint folder and an unreadable pretrained file stop

@@ -93,6 +93,27 @@ final class StallWatchdogTests: XCTestCase {
         }
     }
 
+    /// The waits are added up per point for the epoch's timing line, and the line divides them by the steps.
+    func testWaitsAddUpIntoTheEpochTimingLine() {
+        let watchdog = makeWatchdog(floor: 60, factor: 10)
+        watchdog.waiting(for: .gradients) { now += 3 }
+        watchdog.resetWaitedSeconds()
+        for number in 1...4 {
+            watchdog.stepStarted("step \(number) of epoch 1")
+            watchdog.waiting(for: .trainingBatch) { now += 0.25 }
+            watchdog.waiting(for: .batchNormStatistics) { now += 0.5 }
+            now += 1
+            watchdog.waiting(for: .gradients) { now += 0.75 }
+            watchdog.waiting(for: .metrics) { now += 0.125 }
+            watchdog.stepFinished()
+        }
+        XCTAssertEqual(watchdog.secondsWaited, [.trainingBatch: 1, .batchNormStatistics: 2, .gradients: 3, .metrics: 0.5])
+        XCTAssertEqual(EpochTiming(steps: 4, images: 64, seconds: 10.5, waited: watchdog.secondsWaited).description,
+                       "timing: 4 steps in 10.5 s, 6.1 images/s; per step 2.625 s, of which 1.375 s in allreduces "
+                       + "(gradients 0.750, batch norm 0.500, metrics and step agreement 0.125), 0.250 s waiting for data")
+        XCTAssertEqual(lines, [])
+    }
+
     func testAZeroFloorTurnsTheWarningsOff() {
         let watchdog = makeWatchdog(floor: 0, factor: 10)
         watchdog.waiting(for: .gradients) { advance(watchdog, by: 1000) }
