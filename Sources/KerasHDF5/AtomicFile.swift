@@ -4,7 +4,7 @@ import Foundation
 /// `write` fills `NAME.tmp.PID`, which is then fsynced, renamed over `NAME`, and the directory fsynced so the
 /// rename itself survives a crash. If anything fails, the temporary file is removed and `NAME` is untouched.
 func writeAtomically(to path: String, write: (_ temporaryPath: String) throws -> Void) throws {
-    let temporaryPath = "\(path).tmp.\(getpid())"
+    let temporaryPath = path + temporarySuffix + "\(getpid())"
     do {
         try write(temporaryPath)
         try fsyncFile(temporaryPath)
@@ -14,6 +14,16 @@ func writeAtomically(to path: String, write: (_ temporaryPath: String) throws ->
         unlink(temporaryPath)
         throw error
     }
+}
+
+private let temporarySuffix = ".tmp."
+
+/// Whether the file `name` is the temporary file of a `writeAtomically` that never finished (its process was killed
+/// mid-write): `NAME.tmp.PID`.
+public func isUnfinishedAtomicWrite(_ name: String) -> Bool {
+    guard let suffix = name.range(of: temporarySuffix, options: .backwards) else { return false }
+    let pid = name[suffix.upperBound...]
+    return suffix.lowerBound > name.startIndex && !pid.isEmpty && pid.allSatisfy(\.isNumber)
 }
 
 /// Flushes a file's (or directory's) contents and metadata to disk.

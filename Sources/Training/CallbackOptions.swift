@@ -9,11 +9,13 @@ public struct CallbackOptions: Codable, Equatable {
     public var earlyStopping: EarlyStoppingOptions?
     /// Linear learning-rate warmup over this many epochs.
     public var warmupEpochs = 0
+    public var progress = ProgressStyle.auto
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case monitor, mode, checkpointEverySteps = "checkpoint_every_steps"
         case checkpointEveryMinutes = "checkpoint_every_minutes", saveEveryEpoch = "save_every_epoch"
         case reduceLROnPlateau = "reduce_lr_on_plateau", earlyStopping = "early_stopping", warmupEpochs = "warmup_epochs"
+        case progress
     }
 
     public init() {}
@@ -29,6 +31,7 @@ public struct CallbackOptions: Codable, Equatable {
         reduceLROnPlateau = try c.decodeIfPresent(ReduceLROnPlateauOptions.self, forKey: .reduceLROnPlateau)
         earlyStopping = try c.decodeIfPresent(EarlyStoppingOptions.self, forKey: .earlyStopping)
         warmupEpochs = try c.decodeIfPresent(Int.self, forKey: .warmupEpochs) ?? warmupEpochs
+        progress = try c.decodeIfPresent(ProgressStyle.self, forKey: .progress) ?? progress
     }
 }
 

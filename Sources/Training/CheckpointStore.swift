@@ -46,6 +46,14 @@ struct CheckpointStore {
         return nil
     }
 
+    /// Removes the temporary files of checkpoint writes that never finished (rank 0 was killed while writing) and
+    /// returns their names. Only rank 0 writes here, and it calls this before training, so no write is in progress.
+    func removeUnfinishedWrites() throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter(isUnfinishedAtomicWrite).sorted()
+        for name in names { try FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
+        return names
+    }
+
     /// Whether the directory can be created and written (checked by every rank before training starts).
     func checkWritable() throws {
         func refuse(_ reason: String) -> TrainingError {

@@ -83,6 +83,9 @@ extension TrainingConfig {
         try require(callbacks.checkpointEveryMinutes >= 0, "callbacks.checkpoint_every_minutes", "must not be negative")
         try require(callbacks.warmupEpochs >= 0, "callbacks.warmup_epochs", "must not be negative")
         try require(distributed.bucketMegabytes >= 1, "distributed.bucket_megabytes", "must be at least 1")
+        try require(distributed.stallWarningSeconds >= 0, "distributed.stall_warning_seconds",
+                    "must not be negative (0 turns the stall warnings off)")
+        try require(distributed.stallWarningFactor >= 1, "distributed.stall_warning_factor", "must be at least 1")
     }
 }
 

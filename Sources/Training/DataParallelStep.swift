@@ -15,11 +15,13 @@ public final class DataParallelStep {
     public let world: MPIWorld
     let synchronizeBatchNorm: Bool
     let bucketElements: Int
+    /// Watches the collective calls, when given.
+    let watchdog: StallWatchdog?
 
     public init(model: Graph, optimizer: Optimizer, loss: CategoricalCrossentropy, backend: Backend, world: MPIWorld,
-                synchronizeBatchNorm: Bool = true, bucketElements: Int = 4 << 20) {
+                synchronizeBatchNorm: Bool = true, bucketElements: Int = 4 << 20, watchdog: StallWatchdog? = nil) {
         (self.model, self.optimizer, self.loss, self.backend, self.world) = (model, optimizer, loss, backend, world)
-        (self.synchronizeBatchNorm, self.bucketElements) = (synchronizeBatchNorm, bucketElements)
+        (self.synchronizeBatchNorm, self.bucketElements, self.watchdog) = (synchronizeBatchNorm, bucketElements, watchdog)
     }
 
     /// Global batch loss and number of correctly classified samples, identical on every rank.
@@ -38,23 +40,27 @@ public final class DataParallelStep {
                                                          globalBatchSize: batch.globalCount), context: context)
         let weights = model.trainableWeights
         var gradients = weights.map { $0.weight.gradient! }
-        try world.sum(&gradients, bucketElements: bucketElements)
+        try waiting(for: .gradients) { try world.sum(&gradients, bucketElements: bucketElements) }
         for (entry, gradient) in zip(weights, gradients) { entry.weight.gradient = gradient }
         optimizer.apply(to: weights)
 
         var totals = [loss.loss(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount),
                       Float(correctCount(probabilities, batch.labels))]
-        try totals.withUnsafeMutableBufferPointer { try world.sum($0) }
+        try waiting(for: .metrics) { try totals.withUnsafeMutableBufferPointer { try world.sum($0) } }
         return Result(loss: totals[0], correct: Int(totals[1]))
     }
 
     /// Batch-norm statistics summed over ranks. Layers cannot throw mid-pass, so an MPI failure here ends the
     /// job with its message (a half-synchronised step cannot be recovered).
     private func sumOverRanks(_ values: UnsafeMutableBufferPointer<Double>) {
-        do { try world.sum(values) } catch {
+        do { try waiting(for: .batchNormStatistics) { try world.sum(values) } } catch {
             print("bc-train: error: \(error)")
             world.abort(code: 1)
         }
+    }
+
+    private func waiting(for point: StallPoint, _ body: () throws -> Void) rethrows {
+        if let watchdog { try watchdog.waiting(for: point, body) } else { try body() }
     }
 
     /// Makes every rank start from rank 0's weights.

@@ -24,13 +24,17 @@ public final class Trainer {
     let checkpoints: CheckpointStore
     var state: RunState
     private var lastCheckpointTime = Date()
+    private let progressOutput: ProgressBar.Output
     /// Names of the head's layers, which stay trainable while the backbone is frozen.
     let headLayers: Set<String>
+    let watchdog: StallWatchdog
 
     init(config: TrainingConfig, world: MPIWorld, step: DataParallelStep, training: BatchSource,
-         validation: BatchSource?, checkpoints: CheckpointStore, state: RunState, headLayers: Set<String>) {
+         validation: BatchSource?, checkpoints: CheckpointStore, state: RunState, headLayers: Set<String>,
+         watchdog: StallWatchdog) {
         (self.config, self.world, self.step, self.training, self.validation) = (config, world, step, training, validation)
-        (self.checkpoints, self.state, self.headLayers) = (checkpoints, state, headLayers)
+        (self.checkpoints, self.state, self.headLayers, self.watchdog) = (checkpoints, state, headLayers, watchdog)
+        progressOutput = config.callbacks.progress.resolved()
     }
 
     func log(_ line: String) {
@@ -41,14 +45,20 @@ public final class Trainer {
 
     public func run() throws -> TrainingOutcome {
         csupport_install_stop_handlers()
+        watchdog.start()
+        defer { watchdog.stop() }
         let warmupSteps = config.callbacks.warmupEpochs * training.stepsPerEpoch
         while state.epoch < config.training.epochs && !state.stoppedEarly {
             freezeBackbone(state.epoch < config.model.freezeBackboneEpochs)
             log("Epoch \(state.epoch + 1)/\(config.training.epochs)")
             try training.start(epoch: state.epoch, step: state.step)
-            let bar = ProgressBar(totalSteps: training.stepsPerEpoch, interactive: world.rank == 0 && isatty(STDOUT_FILENO) != 0)
+            let bar = ProgressBar(totalSteps: training.stepsPerEpoch, output: progressOutput)
             let started = Date()
+            let firstStep = state.step
+            var images = 0
+            watchdog.resetWaitedSeconds()
             while state.step < training.stepsPerEpoch {
+                watchdog.stepStarted("step \(state.step + 1) of epoch \(state.epoch + 1)")
                 let (stopSignal, checkpointDue) = try agreeAtStepBoundary()
                 if stopSignal != 0 {
                     try saveLast()
@@ -57,7 +67,7 @@ public final class Trainer {
                     return .interrupted(signal: stopSignal)
                 }
                 if checkpointDue { try saveLast() }
-                let batch = try training.next()
+                let batch = try watchdog.waiting(for: .trainingBatch) { try training.next() }
                 step.optimizer.learningRate = warmupLearningRate(base: state.learningRate, globalStep: state.globalStep,
                                                                  warmupSteps: warmupSteps)
                 let result = try step.run(batch)
@@ -71,9 +81,15 @@ public final class Trainer {
                 state.epochLossSum += Double(result.loss) * Double(batch.globalCount)
                 state.epochCorrect += result.correct
                 state.epochSamples += batch.globalCount
+                images += batch.globalCount
                 if world.rank == 0 { bar.show(step: state.step, elapsed: Date().timeIntervalSince(started), metrics: epochMetrics) }
+                watchdog.stepFinished()
             }
-            try finishEpoch(bar: bar, elapsed: Date().timeIntervalSince(started))
+            let elapsed = Date().timeIntervalSince(started)
+            let timing = EpochTiming(steps: state.step - firstStep, images: images, seconds: elapsed,
+                                     waited: watchdog.secondsWaited)
+            try finishEpoch(bar: bar, elapsed: elapsed)
+            log(timing.description)
         }
         return state.stoppedEarly ? .stoppedEarly : .finished
     }
@@ -93,12 +109,13 @@ public final class Trainer {
             let byTime = everyMinutes > 0 && Date().timeIntervalSince(lastCheckpointTime) >= everyMinutes * 60
             due = bySteps || byTime ? 1 : 0
         }
-        let agreed = try world.maximum([csupport_stop_requested(), due])
+        let agreed = try watchdog.waiting(for: .stepAgreement) { try world.maximum([csupport_stop_requested(), due]) }
         return (agreed[0], agreed[1] != 0)
     }
 
     private func finishEpoch(bar: ProgressBar, elapsed: Double) throws {
         var logs = Dictionary(uniqueKeysWithValues: epochMetrics)
+        watchdog.enter("the validation after epoch \(state.epoch + 1)")
         if let validation { logs.merge(try evaluate(validation)) { $1 } }
         let line = [("val_loss", logs["val_loss"]), ("val_accuracy", logs["val_accuracy"])].compactMap { name, value in
             value.map { (name, $0) }
@@ -120,6 +137,7 @@ public final class Trainer {
             if state.stoppedEarly { log("EarlyStopping: no improvement of \(stop.options.monitor); stopping") }
         }
         let finishedEpoch = state.epoch + 1
+        watchdog.enter("the end of epoch \(finishedEpoch)")
         state.epoch += 1
         state.step = 0
         (state.epochLossSum, state.epochCorrect, state.epochSamples) = (0, 0, 0)
@@ -144,7 +162,7 @@ public final class Trainer {
         var totals = [0.0, 0.0, 0.0]  // loss sum, correct, samples
         let context = RunContext(backend: step.backend, training: false)
         for _ in 0..<source.stepsPerEpoch {
-            let batch = try source.next()
+            let batch = try watchdog.waiting(for: .validationBatch) { try source.next() }
             guard !batch.labels.isEmpty else { continue }
             let probabilities = try step.model.forward(batch.images, context: context)
             totals[0] += Double(CategoricalCrossentropy().loss(probabilities: probabilities, labels: batch.labels,
@@ -152,7 +170,7 @@ public final class Trainer {
             totals[1] += Double(correctCount(probabilities, batch.labels))
             totals[2] += Double(batch.labels.count)
         }
-        try totals.withUnsafeMutableBufferPointer { try world.sum($0) }
+        try watchdog.waiting(for: .validationMetrics) { try totals.withUnsafeMutableBufferPointer { try world.sum($0) } }
         return ["val_loss": totals[0] / max(totals[2], 1), "val_accuracy": totals[1] / max(totals[2], 1)]
     }
 
@@ -175,8 +193,10 @@ public final class Trainer {
 
     /// Runs `write` on rank 0; every rank learns whether it worked, so that all fail together.
     private func onRankZero(_ write: () throws -> Void) throws {
-        try world.together(TrainingError("rank 0 could not write a checkpoint (its error is in rank 0's output)")) {
-            if world.rank == 0 { try write() }
+        try watchdog.waiting(for: .checkpointWrite) {
+            try world.together(TrainingError("rank 0 could not write a checkpoint (its error is in rank 0's output)")) {
+                if world.rank == 0 { try write() }
+            }
         }
     }
 }

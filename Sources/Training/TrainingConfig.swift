@@ -205,8 +205,15 @@ public struct DistributedOptions: Codable, Equatable {
     /// Batch-norm statistics summed over ranks, so any number of ranks trains the same model.
     public var syncBatchNorm = true
     public var bucketMegabytes = 16
+    /// The stall watchdog warns when a wait (a collective call or the data loader) lasts longer than
+    /// max(stall_warning_seconds, stall_warning_factor x the median recent step time); 0 seconds turns it off.
+    public var stallWarningSeconds: Double = 60
+    public var stallWarningFactor: Double = 10
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case syncBatchNorm = "sync_batch_norm", bucketMegabytes = "bucket_megabytes" }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case syncBatchNorm = "sync_batch_norm", bucketMegabytes = "bucket_megabytes"
+        case stallWarningSeconds = "stall_warning_seconds", stallWarningFactor = "stall_warning_factor"
+    }
 
     public init() {}
 
@@ -215,5 +222,7 @@ public struct DistributedOptions: Codable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? syncBatchNorm
         bucketMegabytes = try c.decodeIfPresent(Int.self, forKey: .bucketMegabytes) ?? bucketMegabytes
+        stallWarningSeconds = try c.decodeIfPresent(Double.self, forKey: .stallWarningSeconds) ?? stallWarningSeconds
+        stallWarningFactor = try c.decodeIfPresent(Double.self, forKey: .stallWarningFactor) ?? stallWarningFactor
     }
 }

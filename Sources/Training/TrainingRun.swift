@@ -33,7 +33,11 @@ public enum TrainingRun {
         log("bc-train: \(dataset.samples.count) images in \(dataset.layout.rawValue) at \(config.data.root)"
             + (dataset.skippedFiles.isEmpty ? "" : " (\(dataset.skippedFiles.count) unparseable file names skipped)"))
         log(split.summary(of: dataset).description)
-        try agree(world) { if world.rank == 0 { try writeRunRecord(config, dataset, split, checkpoints) } }
+        try agree(world) {
+            guard world.rank == 0 else { return }
+            for name in try checkpoints.removeUnfinishedWrites() { log("removed an unfinished checkpoint write: \(name)") }
+            try writeRunRecord(config, dataset, split, checkpoints)
+        }
 
         // Model, optimizer, loss.
         let model = try buildModel(config.model.architecture, inputShape: config.model.inputSize + [3],
@@ -44,9 +48,12 @@ public enum TrainingRun {
         let loss = CategoricalCrossentropy(classWeights: try classWeights(config, trainSamples, dataset.classNames))
         let optimizer = makeOptimizer(config.training.optimizer)
         let backend = OneDNNBackend(threads: config.training.threadsPerRank)
+        let watchdog = StallWatchdog(floorSeconds: config.distributed.stallWarningSeconds,
+                                     factor: config.distributed.stallWarningFactor,
+                                     rankName: "rank \(world.rank) (\(hostName()))")
         let step = DataParallelStep(model: model, optimizer: optimizer, loss: loss, backend: backend, world: world,
                                     synchronizeBatchNorm: config.distributed.syncBatchNorm,
-                                    bucketElements: config.distributed.bucketMegabytes << 18)
+                                    bucketElements: config.distributed.bucketMegabytes << 18, watchdog: watchdog)
 
         var state = RunState(config: config, worldSize: world.size, classNames: dataset.classNames)
         if resume, let found = checkpoints.newestValid() {
@@ -84,7 +91,7 @@ public enum TrainingRun {
         let validation = try loader("validation", augmentation: .none, order: .sequential)
         let trainer = Trainer(config: config, world: world, step: step, training: LoaderBatchSource(training),
                               validation: validation.map(LoaderBatchSource.init), checkpoints: checkpoints, state: state,
-                              headLayers: headLayerNames)
+                              headLayers: headLayerNames, watchdog: watchdog)
         let outcome: TrainingOutcome
         do { outcome = try trainer.run() } catch { throw FailureDuringTraining(underlying: error) }
         if case .interrupted = outcome { return outcome }
@@ -142,7 +149,7 @@ public enum TrainingRun {
     }
 
     /// Resuming is refused when the config changed in a way that would make the continuation a different run;
-    /// epochs may grow, and threads, loader and checkpoint settings may change.
+    /// epochs may grow, and threads, loader, checkpoint, progress and stall-warning settings may change.
     static func requireCompatible(_ saved: TrainingConfig, _ current: TrainingConfig, configPath: String) throws {
         var comparable = current
         comparable.training.epochs = saved.training.epochs
@@ -151,6 +158,9 @@ public enum TrainingRun {
         comparable.data.cacheMegabytes = saved.data.cacheMegabytes
         comparable.callbacks.checkpointEverySteps = saved.callbacks.checkpointEverySteps
         comparable.callbacks.checkpointEveryMinutes = saved.callbacks.checkpointEveryMinutes
+        comparable.callbacks.progress = saved.callbacks.progress
+        comparable.distributed.stallWarningSeconds = saved.distributed.stallWarningSeconds
+        comparable.distributed.stallWarningFactor = saved.distributed.stallWarningFactor
         guard comparable != saved else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

@@ -129,6 +129,14 @@ final class KerasWriterTests: XCTestCase {
         assertThrows([missingFolder, "cannot create the file"]) { try writeKerasModel(model, to: missingFolder) }
     }
 
+    /// The temporary file a killed writer leaves behind is recognised by its name, and nothing else is.
+    func testUnfinishedWritesAreRecognisedByName() {
+        XCTAssertTrue(isUnfinishedAtomicWrite("last.h5.tmp.12345"))
+        for name in ["last.h5", "last.h5.tmp.", "last.h5.tmp.12a", ".tmp.123", "notes.tmp", "previous.h5"] {
+            XCTAssertFalse(isUnfinishedAtomicWrite(name), name)
+        }
+    }
+
     func testCorruptedWeightBytesAreDetected() throws {
         let folder = try temporaryFolder(self)
         let path = folder.appendingPathComponent("checkpoint.h5").path

@@ -111,6 +111,14 @@ struct MPIRun {
             .split(separator: "\n").compactMap { Int32($0) }
     }
 
+    /// The MPI rank of one of this run's bc-train processes, from its environment (Open MPI sets OMPI_COMM_WORLD_RANK).
+    func rank(ofProcess process: Int32) -> Int? {
+        guard let environment = FileManager.default.contents(atPath: "/proc/\(process)/environ") else { return nil }
+        let prefix = "OMPI_COMM_WORLD_RANK="
+        return environment.split(separator: 0).lazy.map { String(decoding: $0, as: UTF8.self) }
+            .first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
+    }
+
     /// Waits until `path` exists (a checkpoint written) while `mpirun` runs, up to `limit` seconds.
     func wait(for path: String, while mpirun: Process, limit: TimeInterval = 300) -> Bool {
         let deadline = Date().addingTimeInterval(limit)
@@ -136,4 +144,11 @@ func checkpointTensors(_ path: String) throws -> [String: Tensor] {
     }
     for (key, tensor) in file.trainingState?.tensors ?? [:] { tensors["state/\(key)"] = tensor }
     return tensors
+}
+
+/// This host's name as bc-train's messages give it.
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    gethostname(&buffer, buffer.count - 1)
+    return String(cString: buffer)
 }

@@ -106,6 +106,110 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertTrue(resumed.output.contains("resuming from"), resumed.output)
     }
 
+    /// One rank stopped (SIGSTOP) for 20 s leaves the other waiting in a collective call; with a 3 s floor its stall
+    /// watchdog prints a line naming the waiting rank, its host, the step or place and what it waits for, and a line
+    /// when the wait ends, at least 15 s later: longer than any normal wait here (the longest, rank 0 writing a
+    /// 280 MB checkpoint, took up to 7.4 s on a machine loaded with other builds), so it is the stall's. After SIGCONT
+    /// the run finishes and ends bit-identical to a run that did not stall: the watchdog only watches.
+    func testStallWatchdogReportsARankLeftWaitingByAStoppedRank() throws {
+        let run = try MPIRun.prepare("stall")
+        let watched: [String: Any] = ["training.epochs": 3, "distributed.stall_warning_seconds": 3,
+                                      "distributed.stall_warning_factor": 1]
+        let reference = try run.writeConfig(watched.merging(["run_name": "reference"]) { $1 }, name: "reference.json")
+        let undisturbed = try run.launch(ranks: 2, config: reference)
+        XCTAssertEqual(undisturbed.status, 0, undisturbed.output)
+        let expected = try checkpointTensors(run.folder.appendingPathComponent("runs/reference/last.h5").path)
+
+        var stoppedRank: Int?
+        let stalled = try run.launch(ranks: 2, config: try run.writeConfig(watched)) { mpirun in
+            // last.h5 appears at the end of epoch 1; two epochs remain.
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun), "no checkpoint appeared")
+            guard let victim = run.rankProcesses(of: mpirun).randomElement() else { return XCTFail("no rank processes") }
+            stoppedRank = run.rank(ofProcess: victim)
+            kill(victim, SIGSTOP)
+            Thread.sleep(forTimeInterval: 20)
+            kill(victim, SIGCONT)
+        }
+        XCTAssertEqual(stalled.status, 0, stalled.output)
+        let waiting = 1 - (try XCTUnwrap(stoppedRank, "the stopped process's rank"))
+        let prefix = "bc-train: rank \(waiting) (\(hostName())): "
+        let lines = stalled.output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
+        let warnings = lines.filter { $0.contains(" has waited ") }
+        XCTAssertFalse(warnings.isEmpty, "no stall warning from rank \(waiting):\n\(stalled.output)")
+        for warning in warnings {
+            XCTAssertNotNil(warning.range(of: #"^bc-train: rank \d \(.+\): (step \d+ of epoch \d+|the validation after epoch \d|the end of epoch \d) has waited [0-9.]+ s in .+ \((steps usually take [0-9.]+ s|no step has finished yet)\); .+ may be .+$"#,
+                                           options: .regularExpression), warning)
+        }
+        let waits = lines.compactMap { line in
+            line.range(of: #"went on after waiting [0-9.]+ s"#, options: .regularExpression).flatMap {
+                Double(line[$0].split(separator: " ")[4])
+            }
+        }
+        XCTAssertGreaterThanOrEqual(waits.max() ?? 0, 15, "rank \(waiting) should report the end of a long wait:\n\(stalled.output)")
+
+        let actual = try checkpointTensors(run.lastCheckpoint)
+        XCTAssertEqual(Set(actual.keys), Set(expected.keys))
+        for (path, tensor) in expected { XCTAssertEqual(actual[path]?.scalars, tensor.scalars, "\(path) differs after the stall") }
+    }
+
+    /// kill -9 of rank 0 while it writes last.h5 (every step writes one; the kill lands while the temporary file is
+    /// being written: an optimizer-laden ResNet50 checkpoint is ~280 MB, about 100 ms of writing here, and the test
+    /// kills within a millisecond of the temporary file appearing) leaves previous.h5 complete and no last.h5
+    /// (it was moved to previous.h5 before the write). The half-written temporary file is never taken for a
+    /// checkpoint: the re-run (without the per-step checkpoints, a setting a resume may change) resumes from
+    /// previous.h5, removes the leftover, and finishes.
+    func testKillingRankZeroDuringACheckpointWriteKeepsThePreviousOne() throws {
+        let run = try MPIRun.prepare("killwrite")
+        let config = try run.writeConfig(["training.epochs": 2, "callbacks.checkpoint_every_steps": 1])
+        let previous = run.runFolder.appendingPathComponent("previous.h5").path
+        func temporaryFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: run.runFolder.path)) ?? []).filter { $0.contains(".h5.tmp.") }
+        }
+        var killedDuringWrite = false
+        let killed = try run.launch(ranks: 2, config: config, limit: 120) { mpirun in
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun), "no first checkpoint appeared")
+            guard let rankZero = run.rankProcesses(of: mpirun).first(where: { run.rank(ofProcess: $0) == 0 }) else {
+                return XCTFail("rank 0's process not found")
+            }
+            let deadline = Date().addingTimeInterval(60)
+            while mpirun.isRunning && Date() < deadline {
+                if temporaryFiles().contains(where: { $0.hasPrefix("last.h5.tmp.") }) {
+                    kill(rankZero, SIGKILL)
+                    killedDuringWrite = true
+                    return
+                }
+                usleep(500)
+            }
+        }
+        XCTAssertTrue(killedDuringWrite, "rank 0 was never seen writing last.h5:\n\(killed.output)")
+        XCTAssertNotEqual(killed.status, 0)
+        XCTAssertEqual(temporaryFiles().count, 1, "the half-written file stays behind: the kill landed inside the write")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.lastCheckpoint), "last.h5 was moved away before the write")
+        XCTAssertNotNil(try KerasWeightsFile.read(previous).trainingState, "previous.h5 is a complete checkpoint")
+
+        let resumed = try run.launch(ranks: 2, config: config, arguments: ["--set", "callbacks.checkpoint_every_steps=0"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resuming from \(previous)"), resumed.output)
+        XCTAssertTrue(resumed.output.contains("removed an unfinished checkpoint write"), resumed.output)
+        XCTAssertEqual(temporaryFiles(), [])
+        let history = try String(contentsOf: run.runFolder.appendingPathComponent("history.csv"), encoding: .utf8)
+        XCTAssertEqual(history.split(separator: "\n").count, 3, "a header and 2 epochs:\n\(history)")
+    }
+
+    /// mpirun writing to a file (as in a batch job) gives each rank a pseudo-terminal; `auto` progress must still come
+    /// as plain lines (no carriage returns), here one per step of the 4-step epoch, the last with the validation metrics,
+    /// then rank 0's timing line.
+    func testProgressUnderMpirunWritingToAFileComesAsPlainLines() throws {
+        let run = try MPIRun.prepare("progress")
+        let outcome = try run.launch(ranks: 2, config: try run.writeConfig(["training.epochs": 1]))
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        XCTAssertFalse(outcome.output.contains("\r"), outcome.output)
+        let progress = outcome.output.split(separator: "\n").filter { $0.range(of: #"^\d/4 \["#, options: .regularExpression) != nil }
+        XCTAssertEqual(progress.map { $0.prefix(3) }, ["1/4", "2/4", "3/4", "4/4"], outcome.output)
+        XCTAssertTrue(progress.last?.contains(" - val_accuracy: ") ?? false, outcome.output)
+        XCTAssertEqual(outcome.output.split(separator: "\n").filter { $0.hasPrefix("timing: 4 steps in ") }.count, 1, outcome.output)
+    }
+
     /// Bad configs, a missing data folder, an unwritable checkpoint folder and an unreadable pretrained file stop
     /// every rank before training with one clear line, and write no checkpoint.
     func testBadInputsStopEveryRankBeforeTraining() throws {

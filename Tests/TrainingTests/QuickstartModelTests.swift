@@ -1,24 +1,24 @@
 import Foundation
 import XCTest
 
-/// The quickstart's trained checkpoint (`./Launch/test.sh` runs the quickstart before the tests): it learned,
-/// and bc-eval and bc-predict give the probabilities Keras gives when it loads that checkpoint and reads the same
+/// The quickstart's trained checkpoint (`./Launch/test.sh` trains it first, with Launch/check-quickstart.sh, which
+/// also checks that it learned): bc-eval and bc-predict give the probabilities Keras gives when it loads that checkpoint and reads the same
 /// PNG files the way Keras users do (tf.io.decode_png, tf.image.resize, preprocess_input), on the run's test split
 /// and on the eight real BreakHis samples (700x460, resized to the model's 64x64).
 final class QuickstartModelTests: XCTestCase {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let realSamples = packageRoot.appendingPathComponent("../shared/data/breakhis-sample").standardizedFileURL
-    /// BC_QUICKSTART_RUN, or where `./Launch/quickstart.sh` trains.
+    /// BC_QUICKSTART_RUN, or where `Launch/check-quickstart.sh` trains.
     static let runFolder = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BC_QUICKSTART_RUN"]
-                                ?? packageRoot.appendingPathComponent("Checkpoints/quickstart").path)
+                                ?? packageRoot.appendingPathComponent("Checkpoints/quickstart-check").path)
     static let dataFolder = packageRoot.appendingPathComponent("Checkpoints/quickstart-data")
 
     func model() throws -> String {
         let path = Self.runFolder.appendingPathComponent("best.h5").path
         guard FileManager.default.fileExists(atPath: path) else {
             throw NSError(domain: "quickstart", code: 1, userInfo: [NSLocalizedDescriptionKey:
-                "no \(path): run ./Launch/quickstart.sh first (./Launch/test.sh does), or set BC_QUICKSTART_RUN"])
+                "no \(path): run ./Launch/check-quickstart.sh first (./Launch/test.sh does), or set BC_QUICKSTART_RUN to a quickstart run folder"])
         }
         return path
     }

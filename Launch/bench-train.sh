@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Training throughput of bc-train next to Keras' train_on_batch: ResNet50 and DenseNet201 at 224x224, global batch 16,
+# as 1 rank x 2 threads and as 2 ranks x 1 thread. bc-train runs its real loop (data loader, synchronised batch norm,
+# gradient allreduce, Adam) for 2 epochs of --steps steps on synthetic images (no augmentation, no validation) and the
+# second epoch's timing line gives images/s and, per step, the seconds rank 0 waited in allreduces (including for the
+# other rank) and for data. Keras times train_on_batch on one fixed batch of the same shape with the same threads; for
+# 2 x 1 it runs two processes of half the batch at once without exchanging gradients (an upper bound for Keras).
+#   Launch/bench-train.sh                                          # the full comparison (about an hour on 2 cores)
+#   Launch/bench-train.sh --size 64 --steps 2 --models resnet50    # a quick check that it runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source Launch/setup.sh
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes
+while (($#)); do
+    case "$1" in
+        --size) size="$2"; shift 2 ;;
+        --steps) steps="$2"; shift 2 ;;
+        --models) models="$2"; shift 2 ;;
+        --no-peer) peer=no; shift ;;
+        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer)" >&2
+           exit 2 ;;
+    esac
+done
+for product in bc-train bc-data; do swift build -c release --product "$product"; done
+bin="$(swift build -c release --show-bin-path)"
+work="$(mktemp -d /tmp/bench-train.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+patients=8
+"$bin/bc-data" synth --output "$work/data" --patients "$patients" --images-per-patient $(((steps * batch + patients - 1) / patients)) \
+    --size "$size" --seed 1 >/dev/null
+
+# bc-train on `ranks` x `threads`; prints "images/s allreduce-seconds-per-step data-seconds-per-step".
+ours() {
+    local model="$1" ranks="$2" threads="$3" config="$work/$1-$2x$3.json"
+    cat > "$config" <<JSON
+{"run_name": "$model-${ranks}x$threads", "output_dir": "$work/runs",
+ "model": {"architecture": "$model", "input_size": [$size, $size], "classes": 2},
+ "data": {"root": "$work/data", "split_fractions": [1, 0, 0], "loader_threads": 1},
+ "training": {"epochs": 2, "batch_size": $batch, "threads_per_rank": $threads},
+ "callbacks": {"monitor": "loss", "checkpoint_every_minutes": 0, "progress": "epochs"}}
+JSON
+    OMP_NUM_THREADS="$threads" mpirun -n "$ranks" --bind-to none "$bin/bc-train" "$config" --no-resume </dev/null \
+        | sed -n 's/^timing: .* s, \([0-9.]*\) images\/s; per step .* of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*/\1 \2 \3/p' \
+        | tail -n 1
+}
+
+# Keras: `processes` simultaneous train_on_batch loops of batch/processes images with `threads` threads each;
+# prints the images/s of all of them together.
+keras() {
+    local model="$1" processes="$2" threads="$3" outputs=() pids=()
+    for ((p = 0; p < processes; p++)); do
+        outputs+=("$work/keras-$p.json")
+        TF_CPP_MIN_LOG_LEVEL=3 "$BC_PYTHON" Tests/Benchmarks/keras_train_step.py --architecture "$model" --size "$size" \
+            --batch $((batch / processes)) --threads "$threads" > "${outputs[p]}" 2> "$work/keras-$p.log" &
+        pids+=($!)
+    done
+    for ((p = 0; p < processes; p++)); do
+        wait "${pids[p]}" || { cat "$work/keras-$p.log" >&2; return 1; }
+    done
+    "$BC_PYTHON" -c 'import json, sys; print("%.2f" % (int(sys.argv[1]) / max(json.load(open(f))["seconds_per_step"] for f in sys.argv[2:])))' \
+        "$batch" "${outputs[@]}"
+}
+
+if [[ "$peer" == yes ]]; then ensure_python_referee; fi
+echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed"
+printf '%-12s %-16s %12s %18s %16s %12s\n' model layout "bc-train img/s" "allreduce s/step" "data s/step" "Keras img/s"
+for model in $models; do
+    for layout in "1 2" "2 1"; do
+        read -r ranks threads <<<"$layout"
+        read -r rate allreduce data <<<"$(ours "$model" "$ranks" "$threads")"
+        theirs="-"
+        if [[ "$peer" == yes ]]; then theirs="$(keras "$model" "$ranks" "$threads")"; fi
+        printf '%-12s %-16s %12s %18s %16s %12s\n' "$model" "$ranks rank(s) x $threads" "${rate:-failed}" "${allreduce:--}" \
+            "${data:--}" "$theirs"
+    done
+done

@@ -1,0 +1,26 @@
+/// Where one epoch's training time went on this rank: the step rate, and per step the time spent waiting in
+/// allreduces (which includes waiting for slower ranks) and for the data loader, as the stall watchdog measured it.
+/// `timing: 30 steps in 33.0 s, 14.5 images/s; per step 1.100 s, of which 0.120 s in allreduces (gradients 0.080,
+/// batch norm 0.030, metrics and step agreement 0.010), 0.002 s waiting for data`
+public struct EpochTiming: CustomStringConvertible {
+    public let steps: Int
+    public let images: Int
+    public let seconds: Double
+    public let waited: [StallPoint: Double]
+
+    public init(steps: Int, images: Int, seconds: Double, waited: [StallPoint: Double]) {
+        (self.steps, self.images, self.seconds, self.waited) = (steps, images, seconds, waited)
+    }
+
+    public var description: String {
+        let perStep = { (points: [StallPoint]) in points.reduce(0) { $0 + (waited[$1] ?? 0) } / Double(max(steps, 1)) }
+        let gradients = perStep([.gradients]), batchNorm = perStep([.batchNormStatistics])
+        let small = perStep([.metrics, .stepAgreement]), data = perStep([.trainingBatch])
+        let checkpoints = perStep([.checkpointWrite])
+        let f = { (value: Double) in String(format: "%.3f", value) }
+        return String(format: "timing: %d steps in %.1f s, %.1f images/s; ", steps, seconds, Double(images) / max(seconds, 1e-9))
+            + "per step \(f(seconds / Double(max(steps, 1)))) s, of which \(f(gradients + batchNorm + small)) s in allreduces "
+            + "(gradients \(f(gradients)), batch norm \(f(batchNorm)), metrics and step agreement \(f(small))), "
+            + "\(f(data)) s waiting for data" + (checkpoints > 0 ? ", \(f(checkpoints)) s in checkpoint writes" : "")
+    }
+}
