@@ -77,21 +77,23 @@ let package = Package(
             "WebService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // What several test targets share: .npy files, the Python referee, temporary folders, tensor comparison.
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "OneDNN", "Tensors", "CHDF5"]),
+        .testTarget(name: "LayersTests", dependencies: ["TestSupport", "Layers", "OneDNN", "Tensors", "CHDF5"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "OneDNN"]),
-        .testTarget(name: "KerasHDF5Tests", dependencies: ["KerasHDF5", "Models", "OneDNN"]),
-        .testTarget(name: "WebServiceTests", dependencies: [
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "OneDNN"]),
+        .testTarget(name: "KerasHDF5Tests", dependencies: ["TestSupport", "KerasHDF5", "Models", "OneDNN"]),
+        .testTarget(name: "WebServiceTests", dependencies: ["TestSupport",
             "WebService", "Serving", "KerasHDF5", "Layers", "Images", "Datasets", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "OneDNN", "KerasHDF5", "Datasets", "Models"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Layers", "Models", "KerasHDF5", "OneDNN", "Images", "Tensors"]),
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "OneDNN", "KerasHDF5", "Datasets", "Models"]),
+        .testTarget(name: "ServingTests", dependencies: ["TestSupport", "Serving", "Layers", "Models", "KerasHDF5", "OneDNN", "Images", "Tensors"]),
     ],
     swiftLanguageModes: [.v5]
 )

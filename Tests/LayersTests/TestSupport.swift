@@ -3,6 +3,7 @@ import Foundation
 import Layers
 import Tensors
 import XCTest
+@_exported import TestSupport
 
 /// Seeded uniform values in [low, high).
 func randomTensor(_ shape: [Int], seed: UInt64, in range: ClosedRange<Float> = -1...1) -> Tensor {
@@ -16,32 +17,6 @@ func randomTensor(_ shape: [Int], seed: UInt64, in range: ClosedRange<Float> = -
 let sharedFixtures = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("../shared/keras-reference/fixtures").standardizedFileURL
-
-/// Minimal reader of little-endian float32/float64 C-order `.npy` files (test fixtures only).
-func readNumpy(_ url: URL) throws -> Tensor {
-    let data = try Data(contentsOf: url)
-    guard data.count > 10, data.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else {
-        throw NSError(domain: "npy", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(url.path): not a .npy file"])
-    }
-    let major = data[6]
-    let headerLength = major == 1 ? Int(data[8]) | Int(data[9]) << 8
-                                  : Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
-    let headerStart = major == 1 ? 10 : 12
-    let header = String(decoding: data[headerStart..<headerStart + headerLength], as: UTF8.self)
-    guard !header.contains("'fortran_order': True") else { throw NSError(domain: "npy", code: 2) }
-    let shapeText = header.components(separatedBy: "'shape': (")[1].components(separatedBy: ")")[0]
-    let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-    let body = data[(headerStart + headerLength)...]
-    let values: [Float]
-    if header.contains("'<f4'") {
-        values = body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    } else if header.contains("'<f8'") {
-        values = body.withUnsafeBytes { $0.bindMemory(to: Double.self).map(Float.init) }
-    } else {
-        throw NSError(domain: "npy", code: 3, userInfo: [NSLocalizedDescriptionKey: "unsupported dtype in \(header)"])
-    }
-    return Tensor(shape: shape, scalars: values)
-}
 
 /// Reads one float32 dataset from an HDF5 file (test helper; the real Keras reader is the KerasHDF5 target's job).
 func readHDF5Dataset(_ file: URL, path: String) throws -> [Float] {
@@ -59,13 +34,4 @@ func readHDF5Dataset(_ file: URL, path: String) throws -> [Float] {
     }
     guard status >= 0 else { throw NSError(domain: "h5", code: 3) }
     return values
-}
-
-/// Asserts two tensors agree elementwise within `tolerance` relative (absolute below magnitude 1).
-func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ message: String = "",
-                 file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.shape, expected.shape, message, file: file, line: line)
-    guard actual.shape == expected.shape else { return }
-    let difference = actual.maxRelativeDifference(to: expected)
-    XCTAssertLessThanOrEqual(difference, tolerance, "\(message): max relative difference \(difference)", file: file, line: line)
 }

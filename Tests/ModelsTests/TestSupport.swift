@@ -3,13 +3,10 @@ import Layers
 import Models
 import Tensors
 import XCTest
+@_exported import TestSupport
 
 /// Keras as referee: runs Tests/Python/models_referee.py with the Python of BC_PYTHON (TensorFlow, Keras 3, tf_keras).
 enum Referee {
-    static let python = ProcessInfo.processInfo.environment["BC_PYTHON"] ?? "/opt/bc-train-venv/bin/python"
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Python/models_referee.py")
-
     /// The referee's reference outputs, computed once per test process.
     static let folder: Result<URL, Error> = Result {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-models-referee-\(getpid())")
@@ -17,22 +14,7 @@ enum Referee {
         return folder
     }
 
-    static func run(_ arguments: [String]) throws {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw NSError(domain: "referee", code: 1, userInfo: [NSLocalizedDescriptionKey:
-                "no Python referee at \(python): run ./Launch/test.sh (it installs TensorFlow/Keras) or set BC_PYTHON"])
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["TF_CPP_MIN_LOG_LEVEL": "3"]) { $1 }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NSError(domain: "referee", code: 2, userInfo: [NSLocalizedDescriptionKey:
-                "\(script.path) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)"])
-        }
-    }
+    static func run(_ arguments: [String]) throws { try runPython("models_referee.py", arguments) }
 
     static func file(_ name: String) throws -> URL { try folder.get().appendingPathComponent(name) }
     static func numpy(_ name: String) throws -> Tensor { try readNumpy(try file(name + ".npy")) }
@@ -44,39 +26,6 @@ let kerasReference = URL(fileURLWithPath: #filePath)
     .appendingPathComponent("../shared/keras-reference").standardizedFileURL
 
 func readJSON(_ url: URL) throws -> JSON { try JSONDecoder().decode(JSON.self, from: try Data(contentsOf: url)) }
-
-/// Minimal reader of little-endian float32/float64 C-order `.npy` files (test fixtures only).
-func readNumpy(_ url: URL) throws -> Tensor {
-    let data = try Data(contentsOf: url)
-    guard data.count > 10, data.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else {
-        throw NSError(domain: "npy", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(url.path): not a .npy file"])
-    }
-    let major = data[6]
-    let headerLength = major == 1 ? Int(data[8]) | Int(data[9]) << 8
-                                  : Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
-    let headerStart = major == 1 ? 10 : 12
-    let header = String(decoding: data[headerStart..<headerStart + headerLength], as: UTF8.self)
-    guard !header.contains("'fortran_order': True") else { throw NSError(domain: "npy", code: 2) }
-    let shapeText = header.components(separatedBy: "'shape': (")[1].components(separatedBy: ")")[0]
-    let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-    let body = data[(headerStart + headerLength)...]
-    guard header.contains("'<f4'") else {
-        throw NSError(domain: "npy", code: 3, userInfo: [NSLocalizedDescriptionKey: "unsupported dtype in \(header)"])
-    }
-    return Tensor(shape: shape, scalars: body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-}
-
-/// Asserts two tensors agree elementwise within `tolerance` relative (absolute below magnitude 1); returns the
-/// measured difference so tests can report it.
-@discardableResult
-func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ message: String = "",
-                 file: StaticString = #filePath, line: UInt = #line) -> Float {
-    XCTAssertEqual(actual.shape, expected.shape, message, file: file, line: line)
-    guard actual.shape == expected.shape else { return .infinity }
-    let difference = actual.maxRelativeDifference(to: expected)
-    XCTAssertLessThanOrEqual(difference, tolerance, "\(message): max relative difference \(difference)", file: file, line: line)
-    return difference
-}
 
 /// Sets every weight from one flat array holding them in Keras' order: weighted layers in `model.layers` order,
 /// each layer's weights in file order (how Keras pairs weights with layers when loading a file).

@@ -5,14 +5,7 @@ import Layers
 import Models
 import Tensors
 import XCTest
-
-/// A fresh empty folder, removed when the test ends.
-func temporaryFolder(_ test: XCTestCase) throws -> URL {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-serving-\(getpid())-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-    return folder
-}
+@_exported import TestSupport
 
 /// Deterministic values in [low, high).
 struct TestRandom {

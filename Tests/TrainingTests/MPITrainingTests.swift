@@ -261,7 +261,7 @@ final class MPITrainingTests: XCTestCase {
         let input = randomInput([3, 32, 32, 3])
         let ours = try model.forward(input, context: RunContext(backend: OneDNNBackend(threads: 1), training: false))
         let inputFile = run.folder.appendingPathComponent("x.npy").path
-        try writeNumpy(input, to: inputFile)
+        try writeNumpy(input, to: URL(fileURLWithPath: inputFile))
         let prefix = run.folder.appendingPathComponent("keras").path
         try runReferee(["predict", run.lastCheckpoint, inputFile, prefix])
         for flavour in ["tfk", "k3"] {

@@ -37,11 +37,16 @@ final class BrowserTests: XCTestCase {
 
         try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
         let server = try await RunningServer()
-        let outcome = try await runPython("bc_serve_browser.py", ["--url", server.base.absoluteString, "--expected", expectedFile.path,
-                                                                   "--artifacts", Self.artifacts.path] + files.map(\.path))
+        let output: String
+        do {
+            output = try await runPythonDetached("bc_serve_browser.py", ["--url", server.base.absoluteString, "--expected",
+                                                                          expectedFile.path, "--artifacts", Self.artifacts.path] + files.map(\.path))
+        } catch {
+            await server.stop()
+            throw error
+        }
         await server.stop()
-        XCTAssertEqual(outcome.status, 0, outcome.output)
-        XCTAssertTrue(outcome.output.contains("browser check passed"), outcome.output)
+        XCTAssertTrue(output.contains("browser check passed"), output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: Self.artifacts.appendingPathComponent("bc-serve.png").path))
     }
 }

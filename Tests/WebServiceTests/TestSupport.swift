@@ -6,15 +6,9 @@ import Images
 import Logging
 import Serving
 import ServiceLifecycle
+@_exported import TestSupport
 import WebService
 import XCTest
-
-let sharedFolder = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared").standardizedFileURL
-
-let pythonScripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Python")
 
 /// The eight real BreakHis 400X samples (700x460), benign then malignant, sorted by name.
 func breakHisSamples() throws -> [URL] {
@@ -24,14 +18,6 @@ func breakHisSamples() throws -> [URL] {
         return try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { $0.hasSuffix(".png") }.sorted().map { folder.appendingPathComponent($0) }
     }
-}
-
-/// A fresh empty folder, removed when the test ends.
-func temporaryFolder(_ test: XCTestCase) throws -> URL {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-serve-\(getpid())-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-    return folder
 }
 
 /// The test model, written once per test process.
@@ -145,24 +131,7 @@ func residentMiB() -> Double {
     return kB / 1024
 }
 
-/// Runs a script from Tests/Python with the referee interpreter (env BC_PYTHON) without blocking this thread's
-/// executor (the server under test runs in this process).
-func runPython(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let python = ProcessInfo.processInfo.environment["BC_PYTHON"] ?? "/opt/bc-train-venv/bin/python"
-    guard FileManager.default.isExecutableFile(atPath: python) else {
-        throw NSError(domain: "python", code: 1, userInfo: [NSLocalizedDescriptionKey:
-            "no Python at \(python): run ./Launch/test.sh (it creates the environment with selenium) or set BC_PYTHON"])
-    }
-    return try await Task.detached {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [pythonScripts.appendingPathComponent(script).path] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }.value
+/// `runPython` off this thread's executor: the server under test runs in this process.
+func runPythonDetached(_ script: String, _ arguments: [String]) async throws -> String {
+    try await Task.detached { try runPython(script, arguments) }.value
 }

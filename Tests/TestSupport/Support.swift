@@ -1,0 +1,55 @@
+import Foundation
+import Tensors
+import XCTest
+
+/// The repository's root, and `shared/` beside it (reference Keras files, the BreakHis samples).
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+public let sharedFolder = repositoryRoot.appendingPathComponent("../shared").standardizedFileURL
+public let pythonScripts = repositoryRoot.appendingPathComponent("Tests/Python")
+
+/// The referee interpreter: BC_PYTHON (set by Launch/test.sh), else the venv it creates.
+public var refereePython: String { ProcessInfo.processInfo.environment["BC_PYTHON"] ?? "/opt/bc-train-venv/bin/python" }
+
+/// Runs a script of Tests/Python with the referee interpreter; throws with its output when it fails.
+@discardableResult
+public func runPython(_ script: String, _ arguments: [String]) throws -> String {
+    guard FileManager.default.isExecutableFile(atPath: refereePython) else {
+        throw NSError(domain: "referee", code: 1, userInfo: [NSLocalizedDescriptionKey:
+            "no Python referee at \(refereePython): run ./Launch/test.sh (it installs TensorFlow/Keras) or set BC_PYTHON"])
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: refereePython)
+    process.arguments = [pythonScripts.appendingPathComponent(script).path] + arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(["TF_CPP_MIN_LOG_LEVEL": "3"]) { $1 }
+    let output = Pipe()
+    (process.standardOutput, process.standardError) = (output, output)
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw NSError(domain: "referee", code: 2, userInfo: [NSLocalizedDescriptionKey:
+            "\(script) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus):\n\(text.suffix(4000))"])
+    }
+    return text
+}
+
+/// A fresh empty folder, removed when the test ends.
+public func temporaryFolder(_ test: XCTestCase) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-test-\(getpid())-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+    return folder
+}
+
+/// Asserts two tensors agree elementwise within `tolerance` relative (absolute below magnitude 1); returns the
+/// measured difference so tests can report it.
+@discardableResult
+public func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ message: String = "",
+                        file: StaticString = #filePath, line: UInt = #line) -> Float {
+    XCTAssertEqual(actual.shape, expected.shape, message, file: file, line: line)
+    guard actual.shape == expected.shape else { return .infinity }
+    let difference = actual.maxRelativeDifference(to: expected)
+    XCTAssertLessThanOrEqual(difference, tolerance, "\(message): max relative difference \(difference)", file: file, line: line)
+    return difference
+}
