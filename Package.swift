@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "KerasHDF5", dependencies: ["Models", "Layers", "CHDF5"]),
         .target(name: "Serving", dependencies: ["KerasHDF5", "Layers", "OneDNN", "Images", "Datasets", "Evaluation"]),
         .target(name: "WebService", dependencies: [
-            "Serving", "Images", "Datasets", "Evaluation", .product(name: "Hummingbird", package: "hummingbird"),
+            "Serving", "Images", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),

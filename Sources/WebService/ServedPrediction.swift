@@ -1,6 +1,5 @@
-import Datasets
-import Evaluation
 import Foundation
+import Serving
 
 /// One uploaded file's row of `POST /api/predict`: its class probabilities and label, or why it has none.
 /// Every key is always present (null when it does not apply), so clients need not guess.
@@ -22,24 +21,18 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
 
     /// The row for `file` given its outcome: probabilities in the model's class order, or an error.
     init(file: String, outcome: Result<[Double], InferenceFailure>, model: ModelInfo, threshold: Double) {
-        let name = (try? BreakHisName(parsing: (file as NSString).lastPathComponent))
-        self.init(file: file, patient: name?.patient, magnification: name?.magnification.rawValue)
+        let named = PredictionRow(file: file)  // patient and magnification when the name is a BreakHis name
+        self.init(file: file, patient: named.patient, magnification: named.magnification)
         switch outcome {
         case .success(let values):
             probabilities = Dictionary(uniqueKeysWithValues: zip(model.classNames, values))
             let positive = values[model.positiveIndex]
             pMalignant = positive
-            label = Self.label(values, positiveIndex: model.positiveIndex, threshold: threshold, classNames: model.classNames)
+            label = PredictionTable(classNames: model.classNames, positiveClass: model.positiveIndex, threshold: threshold,
+                                    modelID: model.model).label(values)
         case .failure(let failure):
             error = failure.message
         }
-    }
-
-    /// bc-eval's and bc-predict's rule: with two classes the positive one at or above the threshold, otherwise
-    /// the most probable class.
-    static func label(_ values: [Double], positiveIndex: Int, threshold: Double, classNames: [String]) -> String {
-        let prediction = ImagePrediction(file: "", actual: nil, probabilities: values, patient: nil, magnification: nil)
-        return classNames[EvaluationReport.label(of: prediction, positiveClass: positiveIndex, threshold: threshold)]
     }
 
     enum CodingKeys: String, CodingKey {
