@@ -77,8 +77,8 @@ let package = Package(
             "WebService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // What several test targets share: .npy files, the Python referee, temporary folders, tensor comparison.
-        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        // What several test targets share: .npy files, the Python referee, temporary folders, tensor comparison, Keras' tiny model.
+        .target(name: "TestSupport", dependencies: ["Tensors", "Layers"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "CHDF5", "CPNG", "CDNNL", "CSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),

@@ -7,19 +7,6 @@ import XCTest
 /// The tiny reference model of shared/keras-reference: Conv2D+BN+ReLU+GAP+Dropout+BN+Dense softmax, built the
 /// way Keras builds it, loaded with weights Keras wrote, must predict what Keras predicted on the same input.
 final class KerasTinyModelTests: XCTestCase {
-    static func tinyModel() throws -> Graph {
-        let builder = GraphBuilder(seed: 1)
-        var x = try builder.input(shape: [8, 8, 3], name: "input_1")
-        x = try Conv2D(4, kernelSize: 3, padding: .same, name: "conv")(x)
-        x = try BatchNormalization(epsilon: 1.001e-5, name: "bn")(x)
-        x = try Activation(.relu, name: "relu")(x)
-        x = try GlobalAveragePooling2D(name: "avg_pool")(x)
-        x = try Dropout(0.5, name: "dropout")(x)
-        x = try BatchNormalization(name: "bn_head")(x)
-        x = try Dense(5, activation: .softmax, name: "predictions")(x)
-        return try builder.build(output: x, name: "tiny")
-    }
-
     /// Loads every weight from a Keras weights file laid out as `/<layer>/<layer>/<weight>:0` under `root`.
     func load(_ model: Graph, from file: URL, root: String) throws {
         for (path, weight) in model.namedWeights {
@@ -30,7 +17,7 @@ final class KerasTinyModelTests: XCTestCase {
     }
 
     func predictions(file: String, root: String, backend: Backend) throws -> Tensor {
-        let model = try Self.tinyModel()
+        let model = try tinyModel()
         try load(model, from: sharedFixtures.appendingPathComponent(file), root: root)
         let input = try readNumpy(sharedFixtures.appendingPathComponent("tiny_X.npy"))
         return try model.forward(input, context: RunContext(backend: backend, training: false))
@@ -47,7 +34,7 @@ final class KerasTinyModelTests: XCTestCase {
     func testKeras3FullModelFileMatchesKeras3Predictions() throws {
         let expected = try readNumpy(sharedFixtures.appendingPathComponent("tiny_pred_k3.npy"))
         // Keras 3 names weights without ":0"; read them through the same helper by stripping the suffix.
-        let model = try Self.tinyModel()
+        let model = try tinyModel()
         let file = sharedFixtures.appendingPathComponent("k3_tiny_m.h5")
         for (path, weight) in model.namedWeights {
             let layer = path.split(separator: "/")[0]
@@ -66,7 +53,7 @@ final class KerasTinyModelTests: XCTestCase {
     }
 
     func testParameterCountAndWeightOrderMatchKeras() throws {
-        let model = try Self.tinyModel()
+        let model = try tinyModel()
         // conv 3*3*3*4+4, bn 4*4, bn_head 4*4, predictions 4*5+5 (as Keras' model.count_params()).
         XCTAssertEqual(model.parameterCount, 112 + 16 + 16 + 25)
         XCTAssertEqual(model.namedWeights.map(\.path), [
