@@ -3,20 +3,7 @@ import XCTest
 
 /// `bc-inspect`, run as a process from the build folder (SwiftPM builds it next to the test bundle).
 final class InspectCommandTests: XCTestCase {
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        let executable = Bundle.main.bundleURL.appendingPathComponent("bc-inspect")
-        let buildFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bc-inspect")
-        let process = Process()
-        process.executableURL = FileManager.default.isExecutableFile(atPath: executable.path) ? executable : buildFolder
-        process.arguments = arguments
-        let (output, errors) = (Pipe(), Pipe())
-        (process.standardOutput, process.standardError) = (output, errors)
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text, errorText)
-    }
+    func run(_ arguments: [String]) throws -> ProductRun { try runProduct("bc-inspect", arguments) }
 
     func testDescribesAKerasFileAndNamesTheArchitecture() throws {
         let exported = try KerasImportRefereeTests.exported.get()

@@ -5,24 +5,7 @@ import XCTest
 
 /// The `bc-predict` executable, as users run it.
 final class PredictCommandTests: XCTestCase {
-    static let executable: String = {
-        let bundle = Bundle(for: PredictCommandTests.self).bundleURL
-        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("bc-predict").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }()
-
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
-        let (output, errors) = (Pipe(), Pipe())
-        (process.standardOutput, process.standardError) = (output, errors)
-        try process.run()
-        let outputText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, outputText, errorText)
-    }
+    func run(_ arguments: [String]) throws -> ProductRun { try runProduct("bc-predict", arguments) }
 
     func testPredictsFoldersToCSVAndJSONLinesWithRowErrorsAndExitStatus() throws {
         let folder = try temporaryFolder(self)

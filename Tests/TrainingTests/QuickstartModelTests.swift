@@ -30,15 +30,15 @@ final class QuickstartModelTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
 
         let evaluation = folder.appendingPathComponent("evaluation")
-        let evaluated = try runTool("bc-eval", ["--model", model, "--data", Self.dataFolder.path, "--split", "test",
+        let evaluated = try runProduct("bc-eval", ["--model", model, "--data", Self.dataFolder.path, "--split", "test",
                                                 "--output", evaluation.path])
-        XCTAssertEqual(evaluated.status, 0, evaluated.output)
+        XCTAssertEqual(evaluated.status, 0, evaluated.errors)
         let evalRows = try csvRows(evaluation.appendingPathComponent("predictions.csv"))
         XCTAssertGreaterThan(evalRows.count, 100)
 
         let predictions = folder.appendingPathComponent("samples.jsonl")
-        let predicted = try runTool("bc-predict", ["--model", model, Self.realSamples.path, "--output", predictions.path])
-        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let predicted = try runProduct("bc-predict", ["--model", model, Self.realSamples.path, "--output", predictions.path])
+        XCTAssertEqual(predicted.status, 0, predicted.errors)
         let sampleRows = try String(contentsOf: predictions, encoding: .utf8).split(separator: "\n")
             .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(sampleRows.count, 8)
@@ -57,18 +57,6 @@ final class QuickstartModelTests: XCTestCase {
         }
         let values = Array(ours.values)
         XCTAssertGreaterThan(values.filter { $0 > 0.05 && $0 < 0.95 }.count, 5, "saturated outputs would prove little")
-    }
-
-    private func runTool(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: MPIRun.bcTrain).deletingLastPathComponent().appendingPathComponent(name)
-        process.arguments = arguments
-        let pipe = Pipe()
-        (process.standardOutput, process.standardError) = (pipe, pipe)
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
     }
 
     /// Rows of a CSV file without quoted fields, keyed by the header.
