@@ -35,6 +35,13 @@ struct BCPredict: ParsableCommand {
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }
+        // Checked before predicting, so that a long run is not lost to a folder that cannot take its table.
+        if let output {
+            let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
+            guard FileManager.default.isWritableFile(atPath: folder) else {
+                throw ValidationError("--output \(output): the folder \(folder) does not exist or is not writable")
+            }
+        }
     }
 
     func run() throws {

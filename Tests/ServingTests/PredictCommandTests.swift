@@ -45,6 +45,10 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(rows.compactMap { $0["p_malignant"] as? Double }.map { Float($0) }, expected.map { Float($0[1]) })
         XCTAssertTrue((rows[3]["error"] as? String)?.contains("truncated.png") == true, "\(rows[3])")
 
+        let nowhere = try run(["--model", model, data.path, "--output", folder.appendingPathComponent("missing/out.csv").path])
+        XCTAssertEqual(nowhere.status, 64)
+        XCTAssertTrue(nowhere.errors.contains("missing/out.csv") && nowhere.errors.contains("does not exist"), nowhere.errors)
+
         let badModel = folder.appendingPathComponent("bad.h5").path
         try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: badModel))
         let refused = try run(["--model", badModel, data.path])
