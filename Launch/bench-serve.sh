@@ -18,5 +18,5 @@ for _ in $(seq 100); do grep -q "http://" "$work/serve.log" && break; sleep 0.2;
 url="$(grep -o 'http://[0-9.]*:[0-9]*' "$work/serve.log" | head -1)"
 [[ -n "$url" ]] || { cat "$work/serve.log"; exit 1; }
 echo "bc-serve at $url: $(head -1 "$work/serve.log" | sed 's/^bc-serve: //')"
-sample="$(ls ../shared/data/breakhis-sample/400X/malignant/*.png | head -1)"
+sample="$(ls Tests/Fixtures/breakhis-sample/400X/malignant/*.png | head -1)"
 "$BC_PYTHON" Tests/Benchmarks/serve_load.py --url "$url" --seconds "$seconds" --clients 1,4,16 "$sample"

@@ -26,7 +26,7 @@ struct BenchImages: ParsableCommand {
 
     static let sourceRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let defaultData = sourceRoot.appendingPathComponent("../shared/data/breakhis-sample/400X").standardizedFileURL.path
+    static let defaultData = sourceRoot.appendingPathComponent("Tests/Fixtures/breakhis-sample/400X").path
     static let defaultPeerScript = sourceRoot.appendingPathComponent("Tests/Benchmarks/keras_flow.py").path
 
     static let augmentation = Augmentation(rotationRange: 20, widthShiftRange: 0.1, heightShiftRange: 0.1,

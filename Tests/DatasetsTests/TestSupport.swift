@@ -3,13 +3,12 @@ import Foundation
 import Images
 import XCTest
 
-/// `shared/` beside the repository (CI clones it there).
-let sharedData = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared/data").standardizedFileURL
+/// The repository's test fixtures, Tests/Fixtures (this target does not depend on TestSupport, which defines it too).
+let fixturesFolder = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
 /// The eight real BreakHis images: `400X/{benign,malignant}/*.png`, 7 patients.
-let breakHisSample = sharedData.appendingPathComponent("breakhis-sample/400X")
+let breakHisSample = fixturesFolder.appendingPathComponent("breakhis-sample/400X")
 
 extension XCTestCase {
     /// A fresh folder removed after the test.

@@ -1,12 +1,11 @@
 import Foundation
 import XCTest
 
-/// The repository's `shared/` sibling (data and fixtures outside the repository), as LayersTests finds it.
-let sharedFolder = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared").standardizedFileURL
+/// The repository's test fixtures, Tests/Fixtures (this target does not depend on TestSupport, which defines it too).
+let fixturesFolder = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
-let breakHisSample = sharedFolder.appendingPathComponent("data/breakhis-sample/400X")
+let breakHisSample = fixturesFolder.appendingPathComponent("breakhis-sample/400X")
 
 /// The eight real BreakHis 400X samples, benign then malignant, sorted by name.
 func breakHisSamplePaths() throws -> [URL] {

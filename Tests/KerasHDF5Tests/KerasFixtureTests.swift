@@ -5,7 +5,7 @@ import OneDNN
 import Tensors
 import XCTest
 
-/// Every file in shared/keras-reference/fixtures (written by tf_keras 2.21, Keras 3.15, or by hand with h5py in
+/// Every file in Tests/Fixtures/keras-reference/fixtures (written by tf_keras 2.21, Keras 3.15, or by hand with h5py in
 /// every string encoding) is read, and the tiny model loaded from it predicts what Keras or the independent numpy
 /// reference predicted.
 final class KerasFixtureTests: XCTestCase {
@@ -16,12 +16,12 @@ final class KerasFixtureTests: XCTestCase {
         let report = try importWeights(fromFile: file, into: model, options: options)
         XCTAssertEqual(report.loaded, ["conv", "bn", "bn_head", "predictions"], file)
         XCTAssertEqual(report.notInFile, [], file)
-        let input = try readNumpy(sharedFixtures.appendingPathComponent("tiny_X.npy"))
+        let input = try readNumpy(kerasFixtures.appendingPathComponent("tiny_X.npy"))
         return try model.forward(input, context: RunContext(backend: backend, training: false))
     }
 
     func testHandWrittenFilesInEveryStringEncoding() throws {
-        let expected = try readNumpy(sharedFixtures.appendingPathComponent("hw_tiny_ref.npy"))
+        let expected = try readNumpy(kerasFixtures.appendingPathComponent("hw_tiny_ref.npy"))
         let files = ["hw_tiny_w_vlen.h5", "hw_tiny_w_fixed.h5", "hw_tiny_w_fixednt.h5", "hw_tiny_w_utf8.h5",
                      "hw_tiny_w_noweightnames.h5", "hw_tiny_m_vlen.h5", "hw_tiny_m_fixed.h5", "hw_tiny_m_notrain.h5",
                      "hw_tiny_m_vlen_opt.h5"]
@@ -34,11 +34,11 @@ final class KerasFixtureTests: XCTestCase {
 
     /// Full-model files also describe the model: build it from model_config (tf_keras and Keras 3 styles).
     func testModelsBuiltFromFullModelFiles() throws {
-        let input = try readNumpy(sharedFixtures.appendingPathComponent("tiny_X.npy"))
+        let input = try readNumpy(kerasFixtures.appendingPathComponent("tiny_X.npy"))
         for (name, reference) in [("hw_tiny_m_vlen.h5", "hw_tiny_ref.npy"), ("hw_tiny_m_fixed.h5", "hw_tiny_ref.npy"),
                                   ("tfk_tiny_m.h5", "tiny_pred_tfk.npy"), ("k3_tiny_m.h5", "tiny_pred_k3.npy")] {
             let (model, _) = try loadKerasModel(fixture(name))
-            let expected = try readNumpy(sharedFixtures.appendingPathComponent(reference))
+            let expected = try readNumpy(kerasFixtures.appendingPathComponent(reference))
             assertClose(try model.forward(input, context: RunContext(backend: backend, training: false)), expected, tolerance: 1e-5, name)
         }
         assertThrows([fixture("tfk_tiny_w.h5"), "has no model_config: it is a weights-only file"]) {
@@ -71,14 +71,14 @@ final class KerasFixtureTests: XCTestCase {
     }
 
     func testTfKerasFilesMatchTfKerasPredictions() throws {
-        let expected = try readNumpy(sharedFixtures.appendingPathComponent("tiny_pred_tfk.npy"))
+        let expected = try readNumpy(kerasFixtures.appendingPathComponent("tiny_pred_tfk.npy"))
         for name in ["tfk_tiny_w.h5", "tfk_tiny_m.h5", "tfk_tiny_m_noopt.h5", "tfk_tiny.weights.h5"] {
             assertClose(try predictions(importing: fixture(name)), expected, tolerance: 1e-5, name)
         }
     }
 
     func testKeras3FilesMatchKeras3Predictions() throws {
-        let expected = try readNumpy(sharedFixtures.appendingPathComponent("tiny_pred_k3.npy"))
+        let expected = try readNumpy(kerasFixtures.appendingPathComponent("tiny_pred_k3.npy"))
         for (name, options) in [("k3_tiny_m.h5", WeightImportOptions()), ("k3_tiny_m.h5", WeightImportOptions(byName: true)),
                                 ("k3_tiny.weights.h5", WeightImportOptions()), ("k3_tiny.weights.h5", WeightImportOptions(byName: true))] {
             assertClose(try predictions(importing: fixture(name), options: options), expected, tolerance: 1e-5, "\(name) \(options)")
@@ -88,7 +88,7 @@ final class KerasFixtureTests: XCTestCase {
     /// gamma and beta swapped in weight_names: Keras loads it (names are ignored) and so do we; the output is
     /// then wrong, exactly as in Keras.
     func testSwappedBatchNormOrderLoadsLikeKeras() throws {
-        let expected = try readNumpy(sharedFixtures.appendingPathComponent("hw_tiny_ref.npy"))
+        let expected = try readNumpy(kerasFixtures.appendingPathComponent("hw_tiny_ref.npy"))
         let actual = try predictions(importing: fixture("hw_bad_bnorder_w.h5"))
         XCTAssertGreaterThan(actual.maxRelativeDifference(to: expected), 1e-2)
         let file = try KerasWeightsFile.read(fixture("hw_bad_bnorder_w.h5"))
@@ -111,7 +111,7 @@ final class KerasFixtureTests: XCTestCase {
     func testLegacyLayoutWithWeightsSuffixIsRefused() throws {
         let folder = try temporaryFolder(self)
         let renamed = folder.appendingPathComponent("hw_tiny_legacy.weights.h5")
-        try FileManager.default.copyItem(at: sharedFixtures.appendingPathComponent("hw_tiny_w_vlen.h5"), to: renamed)
+        try FileManager.default.copyItem(at: kerasFixtures.appendingPathComponent("hw_tiny_w_vlen.h5"), to: renamed)
         assertThrows([renamed.path, "named *.weights.h5 but has the legacy Keras 2 layout", "rename it to *.h5"]) {
             _ = try KerasWeightsFile.read(renamed.path)
         }

@@ -90,7 +90,7 @@ final class KerasImportRefereeTests: XCTestCase {
     func testLegacyAdamFixtureMatchesTfKeras() throws {
         let model = try tinyModel()
         try importWeights(fromFile: fixture("tfk_tiny_m_legacyadam.h5"), into: model)
-        let input = try readNumpy(sharedFixtures.appendingPathComponent("tiny_X.npy"))
+        let input = try readNumpy(kerasFixtures.appendingPathComponent("tiny_X.npy"))
         let expected = try readNumpy(URL(fileURLWithPath: try exportedFile("tfk_tiny_legacyadam_pred.npy")))
         assertClose(try model.forward(input, context: RunContext(backend: backend, training: false)), expected, tolerance: 1e-5)
     }

@@ -4,11 +4,8 @@ import Tensors
 import XCTest
 @_exported import TestSupport
 
-let sharedFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared/keras-reference/fixtures").standardizedFileURL
-
-func fixture(_ name: String) -> String { sharedFixtures.appendingPathComponent(name).path }
+/// A file of Tests/Fixtures/keras-reference/fixtures (`kerasFixtures`, from TestSupport).
+func fixture(_ name: String) -> String { kerasFixtures.appendingPathComponent(name).path }
 
 /// Asserts that `body` throws an error whose description contains every one of `fragments`; returns the description.
 @discardableResult

@@ -14,10 +14,6 @@ func randomTensor(_ shape: [Int], seed: UInt64, in range: ClosedRange<Float> = -
     return Tensor(shape: shape, scalars: values)
 }
 
-let sharedFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared/keras-reference/fixtures").standardizedFileURL
-
 /// Reads one float32 dataset from an HDF5 file (test helper; the real Keras reader is the KerasHDF5 target's job).
 func readHDF5Dataset(_ file: URL, path: String) throws -> [Float] {
     let fileID = H5Fopen(file.path, chdf5_acc_rdonly(), hid_t(H5P_DEFAULT))

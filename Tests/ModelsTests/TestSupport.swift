@@ -21,10 +21,6 @@ enum Referee {
     static func json(_ name: String) throws -> JSON { try readJSON(try file(name)) }
 }
 
-let kerasReference = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("../shared/keras-reference").standardizedFileURL
-
 func readJSON(_ url: URL) throws -> JSON { try JSONDecoder().decode(JSON.self, from: try Data(contentsOf: url)) }
 
 /// Sets every weight from one flat array holding them in Keras' order: weighted layers in `model.layers` order,

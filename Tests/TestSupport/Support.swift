@@ -2,10 +2,16 @@ import Foundation
 import Tensors
 import XCTest
 
-/// The repository's root, and `shared/` beside it (reference Keras files, the BreakHis samples).
+/// The repository's root, and its test fixtures (Tests/Fixtures: reference Keras files, the BreakHis samples).
 public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
-public let sharedFolder = repositoryRoot.appendingPathComponent("../shared").standardizedFileURL
+public let fixturesFolder = repositoryRoot.appendingPathComponent("Tests/Fixtures")
+/// Keras' reference files: `fixtures/` (tiny model `.h5`/`.npy`), `layer-orders/` (ResNet50, DenseNet201).
+public let kerasReference = fixturesFolder.appendingPathComponent("keras-reference")
+/// The tiny reference model's files written by tf_keras, Keras 3 and h5py, with Keras' outputs.
+public let kerasFixtures = kerasReference.appendingPathComponent("fixtures")
+/// The eight real BreakHis images: `400X/{benign,malignant}/*.png`, 7 patients.
+public let breakHisSampleFolder = fixturesFolder.appendingPathComponent("breakhis-sample")
 public let pythonScripts = repositoryRoot.appendingPathComponent("Tests/Python")
 
 /// The referee interpreter: BC_PYTHON (set by Launch/test.sh), else the venv it creates.

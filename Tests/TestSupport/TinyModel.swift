@@ -1,6 +1,6 @@
 import Layers
 
-/// The tiny reference model of shared/keras-reference (Conv2D+BN+ReLU+GAP+Dropout+BN+Dense softmax), built the
+/// The tiny reference model of Tests/Fixtures/keras-reference (Conv2D+BN+ReLU+GAP+Dropout+BN+Dense softmax), built the
 /// way Keras builds it.
 public func tinyModel(seed: UInt64 = 1) throws -> Graph {
     let builder = GraphBuilder(seed: seed)

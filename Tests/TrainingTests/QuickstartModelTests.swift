@@ -8,7 +8,7 @@ import XCTest
 final class QuickstartModelTests: XCTestCase {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let realSamples = packageRoot.appendingPathComponent("../shared/data/breakhis-sample").standardizedFileURL
+    static let realSamples = breakHisSampleFolder
     /// BC_QUICKSTART_RUN, or where `Launch/check-quickstart.sh` trains.
     static let runFolder = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BC_QUICKSTART_RUN"]
                                 ?? packageRoot.appendingPathComponent("Checkpoints/quickstart-check").path)

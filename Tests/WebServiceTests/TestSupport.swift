@@ -12,7 +12,7 @@ import XCTest
 
 /// The eight real BreakHis 400X samples (700x460), benign then malignant, sorted by name.
 func breakHisSamples() throws -> [URL] {
-    let root = sharedFolder.appendingPathComponent("data/breakhis-sample/400X")
+    let root = breakHisSampleFolder.appendingPathComponent("400X")
     return try ["benign", "malignant"].flatMap { label -> [URL] in
         let folder = root.appendingPathComponent(label)
         return try FileManager.default.contentsOfDirectory(atPath: folder.path)
