@@ -95,6 +95,8 @@ int csupport_png_decode_rgb8(const uint8_t *data, size_t size, size_t max_pixels
     if (!context.pixels || !context.rows) png_error(png, "out of memory for the decoded pixels");
     for (png_uint_32 row = 0; row < image_height; row++) context.rows[row] = context.pixels + row * row_bytes;
     png_read_image(png, context.rows);
+    // Like TensorFlow, read through IEND: a file cut short after its image data is damaged, not complete.
+    png_read_end(png, NULL);
 
     png_destroy_read_struct(&png, &info, NULL);
     free(context.rows);

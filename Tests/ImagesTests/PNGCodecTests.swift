@@ -71,6 +71,19 @@ final class PNGCodecTests: XCTestCase {
         }
     }
 
+    /// A file whose image data is complete but whose IEND chunk is missing (cut short at the end) is damaged:
+    /// TensorFlow refuses it (the referee asks it), and so do we, naming the file.
+    func testAFileWithoutIENDIsRefusedAsTensorFlowRefusesIt() throws {
+        struct Verdict: Decodable { let tensorflow_rejects: Bool; let message: String }
+        let verdict = try JSONDecoder().decode(Verdict.self, from: Data(contentsOf: try ImagesReferee.url("no_iend.json")))
+        XCTAssertTrue(verdict.tensorflow_rejects, "TensorFlow decoded a PNG without IEND")
+        let cut = try Data(contentsOf: try ImagesReferee.url("no_iend.png"))
+        let whole = try Data(contentsOf: try breakHisSamplePaths()[0])
+        XCTAssertEqual(cut + [0, 0, 0, 0] + Data("IEND".utf8) + [0xAE, 0x42, 0x60, 0x82], whole, "only IEND is missing")
+        XCTAssertNoThrow(try PNGCodec.decode(whole, source: "whole.png"))
+        assertDecodeFails(cut, path: "/data/no-iend.png", reason: "unexpected end of PNG data")
+    }
+
     func testEncodeDecodeRoundTrip() throws {
         let sample = try PNGCodec.decode(contentsOf: try breakHisSamplePaths()[3])
         XCTAssertEqual(try PNGCodec.decode(try PNGCodec.encode(sample), source: "round trip"), sample)

@@ -5,6 +5,7 @@ Writes into OUTDIR:
   png/*.png            PNGs of every color type, bit depth and interlace, written by a plain encoder below
                        (and by PIL) so every variant is covered; png/*.npy is tf.io.decode_png(channels=3).
   huge.png             a valid header declaring 100000x100000 pixels.
+  no_iend.png + .json  the first real sample without its IEND chunk, and whether tf.io.decode_png accepts it.
   sample_*.npy         tf.io.decode_png(channels=3) of each real sample.
   resize_*.npy         tf.image.resize bilinear, PIL nearest (through keras.utils.load_img), Keras preprocess_input.
   augment/*.npy + augment.json
@@ -124,8 +125,23 @@ for path in sample_paths:
         np.save(os.path.join(out, "sample_" + os.path.basename(path)[:-4] + ".npy"),
                 tf.io.decode_png(f.read(), channels=3).numpy())
 
-# Resizing and preprocessing of the first sample.
+# A file cut short right before IEND (all image data intact): does TensorFlow call it damaged?
 first = sample_paths[0]
+with open(first, "rb") as f:
+    whole = f.read()
+assert whole.endswith(chunk(b"IEND", b""))
+without_iend = whole[:-len(chunk(b"IEND", b""))]
+with open(os.path.join(out, "no_iend.png"), "wb") as f:
+    f.write(without_iend)
+try:
+    tf.io.decode_png(without_iend, channels=3).numpy()
+    verdict = {"tensorflow_rejects": False, "message": ""}
+except tf.errors.InvalidArgumentError as error:
+    verdict = {"tensorflow_rejects": True, "message": error.message}
+with open(os.path.join(out, "no_iend.json"), "w") as f:
+    json.dump(verdict, f)
+
+# Resizing and preprocessing of the first sample.
 with open(first, "rb") as f:
     decoded = tf.io.decode_png(f.read(), channels=3)
 np.save(os.path.join(out, "resize_bilinear_224.npy"),
