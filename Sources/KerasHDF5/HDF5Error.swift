@@ -26,7 +26,8 @@ func takeHDF5ErrorMessages() -> [String] {
     withUnsafeMutablePointer(to: &messages) { pointer in
         _ = H5Ewalk2(chdf5_error_default(), H5E_WALK_UPWARD, { _, error, context in
             if let error, let description = error.pointee.desc {
-                let text = String(cString: description)
+                // One line each: some descriptions end in ctime()'s newline ("time = Fri Nov 27 18:00:06 2026\n").
+                let text = String(cString: description).split(whereSeparator: \.isNewline).joined(separator: " ")
                 context!.assumingMemoryBound(to: [String].self).pointee.append(text)
             }
             return 0

@@ -153,7 +153,7 @@ func readVerifiedFloats(_ dataset: HDF5Dataset) throws -> Tensor {
 }
 
 /// `conv2d_3` -> (3, "conv2d"); `conv2d` -> (0, "conv2d").
-private func keras3KeyOrder(_ key: String) -> (Int, String) {
+func keras3KeyOrder(_ key: String) -> (Int, String) {
     if let separator = key.lastIndex(of: "_"), let index = Int(key[key.index(after: separator)...]) {
         return (index, String(key[..<separator]))
     }

@@ -19,13 +19,24 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let contents: KerasWeightsFile
         do {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder) else { fail("\(file): no such file") }
+            guard !isFolder.boolValue else { fail("\(file): is a folder, not a Keras file") }
             contents = try KerasWeightsFile.read(file)
         } catch {
-            FileHandle.standardError.write(Data("bc-inspect: \(error)\n".utf8))
-            throw ExitCode.failure
+            // The errors of KerasWeightsFile.read name the file.
+            fail("\(error)")
         }
         print(report(contents, perLayer: !summary), terminator: "")
     }
+}
+
+/// Every failure is one line on standard error, `bc-inspect: error: ...` like the other tools' errors, and exit
+/// status 1.
+func fail(_ message: String) -> Never {
+    let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+    FileHandle.standardError.write(Data("bc-inspect: error: \(line)\n".utf8))
+    exit(1)
 }
 
 func report(_ file: KerasWeightsFile, perLayer: Bool) -> String {
@@ -51,7 +62,8 @@ func report(_ file: KerasWeightsFile, perLayer: Bool) -> String {
     lines.append("layers: \(file.layers.count), with weights: \(weighted.count), weight arrays: \(arrays)")
     if perLayer {
         if file.format == .keras3Weights {
-            lines.append("  (a .weights.h5 file does not record the model's layer order: listed by storage key, class by class)")
+            lines.append("  (a .weights.h5 file does not record the model's layer order, only each layer's place among those of its class "
+                         + "(conv2d_3): listed by that place, then class)")
         }
         let width = weighted.map(\.name.count).max() ?? 0
         for layer in weighted {
@@ -82,4 +94,12 @@ extension String {
     fileprivate func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }
 
-Inspect.main()
+// Like `Inspect.main()`, but a wrong command line (no file, an unknown option) is one error line with status 1
+// too, not ArgumentParser's message and usage with status 64; --help still prints the help.
+do {
+    var command = try Inspect.parseAsRoot()  // Inspect, or ArgumentParser's help command for --help
+    try command.run()
+} catch {
+    if Inspect.exitCode(for: error) == .success { Inspect.exit(withError: error) }
+    fail("\(Inspect.message(for: error)) (usage: \(Inspect.usageString()))")
+}

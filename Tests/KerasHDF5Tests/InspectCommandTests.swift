@@ -28,11 +28,37 @@ final class InspectCommandTests: XCTestCase {
             """)
     }
 
+    /// Keras 3 `.weights.h5` files key layers by class and running index (`conv2d_3`), with no layer order across
+    /// classes; summing parameters in storage-key order named no backbone for backbone + head files.
+    func testNamesTheBackboneOfKeras3WeightsFilesWithAHead() throws {
+        let folder = try temporaryFolder(self)
+        let architectures = ["resnet50": "ResNet50", "resnet101": "ResNet101", "densenet121": "DenseNet121",
+                             "densenet169": "DenseNet169"]
+        try runPython("keras_hdf5_referee.py", ["head-weights", folder.path] + architectures.keys.sorted())
+        for (arch, name) in architectures.sorted(by: { $0.key < $1.key }) {
+            let result = try run(["--summary", folder.appendingPathComponent("k3_\(arch)_head.weights.h5").path])
+            XCTAssertEqual(result.status, 0, result.errors)
+            XCTAssertTrue(result.output.contains("format: Keras 3 weights (.weights.h5)\n"), result.output)
+            XCTAssertTrue(result.output.hasSuffix("architecture: looks like \(name) + a head of 2 weighted layers: 2 classes\n"),
+                          "\(arch):\n\(result.output)")
+        }
+    }
+
+    /// A nonexistent file, a file that is not HDF5, and no file at all: one `bc-inspect: error: ` line each (naming
+    /// the file), nothing on standard output, exit status 1, like the other tools.
     func testBadFileGivesOneErrorLineAndFailureStatus() throws {
-        let result = try run([fixture("tiny_X.npy")])
-        XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.output, "")
-        XCTAssertEqual(result.errors.split(separator: "\n").count, 1)
-        XCTAssertTrue(result.errors.hasPrefix("bc-inspect: \(fixture("tiny_X.npy")): cannot open as an HDF5 file"), result.errors)
+        let folder = try temporaryFolder(self)
+        let missing = folder.appendingPathComponent("missing.weights.h5").path
+        let notHDF5 = folder.appendingPathComponent("notes.h5").path
+        try Data("not an HDF5 file\n".utf8).write(to: URL(fileURLWithPath: notHDF5))
+        for (arguments, fragment) in [([missing], "\(missing): no such file"), ([notHDF5], "\(notHDF5): cannot open as an HDF5 file"),
+                                      ([], "Missing expected argument '<file>'")] {
+            let result = try run(arguments)
+            XCTAssertEqual(result.status, 1, "\(arguments)")
+            XCTAssertEqual(result.output, "", "\(arguments)")
+            XCTAssertEqual(result.errors.split(separator: "\n").count, 1, result.errors)
+            XCTAssertTrue(result.errors.hasSuffix("\n"), result.errors)
+            XCTAssertTrue(result.errors.hasPrefix("bc-inspect: error: \(fragment)"), result.errors)
+        }
     }
 }

@@ -9,6 +9,11 @@ Usage:
         k3_ARCH.weights.h5    Keras 3 save_weights (new format)
         x.npy, ARCH_features.npy   inputs and Keras 3's backbone outputs in inference mode
         tfk_tiny_legacyadam_pred.npy  tf_keras' predictions of fixtures/tfk_tiny_m_legacyadam.h5 on tiny_X.npy
+  python keras_hdf5_referee.py head-weights OUTDIR ARCH...
+      Builds keras.applications ARCH (include_top=False, weights=None, 32x32) + the report's head
+      (GlobalAveragePooling2D, Dropout, BatchNormalization, Dense softmax, 2 classes) in Keras 3 and writes its
+      save_weights file OUTDIR/k3_ARCH_head.weights.h5 (class-keyed layers, no layer order: bc-inspect must still
+      name the backbone).
   python keras_hdf5_referee.py check DIR ARCH...
       Opens bc-train's DIR/bc_ARCH_head.h5 (full model + bc_train_state) with tf_keras.models.load_model,
       keras.models.load_model, and load_weights (topological and by_name) into independently built
@@ -28,7 +33,8 @@ import tensorflow as tf
 import keras
 import tf_keras
 
-APPS = {"resnet50": "ResNet50", "densenet121": "DenseNet121", "densenet201": "DenseNet201"}
+APPS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "densenet121": "DenseNet121", "densenet169": "DenseNet169",
+        "densenet201": "DenseNet201"}
 SHAPE = (64, 64, 3)
 
 
@@ -85,10 +91,21 @@ def export(out, archs):
         tfk.save_weights(os.path.join(out, f"tfk_{arch}_w.h5"))
         k3.save(os.path.join(out, f"k3_{arch}_m.h5"))
         k3.save_weights(os.path.join(out, f"k3_{arch}.weights.h5"))
-    fixtures = os.path.join(os.path.dirname(__file__), "../../../shared/keras-reference/fixtures")
+    fixtures = os.path.join(os.path.dirname(__file__), "../Fixtures/keras-reference/fixtures")
     tiny_x = np.load(os.path.join(fixtures, "tiny_X.npy"))
     legacy = tf_keras.models.load_model(os.path.join(fixtures, "tfk_tiny_m_legacyadam.h5"))
     np.save(os.path.join(out, "tfk_tiny_legacyadam_pred.npy"), legacy(tiny_x, training=False).numpy())
+
+
+def head_weights(out, archs):
+    os.makedirs(out, exist_ok=True)
+    for arch in archs:
+        base = getattr(keras.applications, APPS[arch])(include_top=False, weights=None, input_shape=(32, 32, 3))
+        y = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
+        y = keras.layers.Dropout(0.5, name="dropout")(y)
+        y = keras.layers.BatchNormalization(name="bn_head")(y)
+        y = keras.layers.Dense(2, activation="softmax", name="predictions")(y)
+        keras.Model(base.input, y).save_weights(os.path.join(out, f"k3_{arch}_head.weights.h5"))
 
 
 def head_config(path):
@@ -147,6 +164,8 @@ def check(folder, archs):
 if __name__ == "__main__":
     if sys.argv[1] == "export":
         export(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "head-weights":
+        head_weights(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3:])
     else:
