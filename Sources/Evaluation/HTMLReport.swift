@@ -15,7 +15,7 @@ extension EvaluationReport {
                 .init(name: "chance", x: [0, 1], y: [0, 1], color: "#999", dashed: true),
                 .init(name: String(format: "AUC %.3f", auc ?? 0), x: roc.falsePositiveRates, y: roc.truePositiveRates, color: "#dc2626"),
             ], xLabel: "false positive rate (1 - specificity)", yLabel: "true positive rate (sensitivity)",
-               xRange: 0...1, yRange: 0...1, title: "ROC curve") + "<figcaption>ROC curve</figcaption></figure>"
+               x: .linear(0...1), y: .linear(0...1), title: "ROC curve") + "<figcaption>ROC curve</figcaption></figure>"
         }
         body += "<figure>" + SVGPlot.confusionMatrix(confusionMatrix, classNames: classNames) + "<figcaption>Confusion matrix</figcaption></figure>"
         if let history { body += trainingCurves(history) }
@@ -43,17 +43,17 @@ extension EvaluationReport {
     }
 
     private func trainingCurves(_ history: TrainingHistory) -> String {
-        guard let epochs = history.values("epoch"), let last = epochs.last, let first = epochs.first else { return "" }
-        let epochRange = first...max(last, first + 1)
+        guard let epochs = history.values("epoch"), let first = epochs.filter(\.isFinite).min(),
+              let last = epochs.filter(\.isFinite).max() else { return "" }
+        let epochAxis = SVGPlot.Axis.linear(first...last, maxTicks: 8, integers: true)
         var figures = ""
         for (metric, label) in [("loss", "loss"), ("accuracy", "accuracy")] {
             let series = [(metric, "training", "#2563eb"), ("val_" + metric, "validation", "#dc2626")].compactMap { column, name, color in
                 history.values(column).map { SVGPlot.Series(name: name, x: epochs, y: $0, color: color) }
             }
             guard !series.isEmpty else { continue }
-            let values = series.flatMap(\.y).filter(\.isFinite)
-            let yRange = metric == "accuracy" ? 0...1 : 0...max(values.max() ?? 1, 1e-6)
-            figures += "<figure>" + SVGPlot.lines(series, xLabel: "epoch", yLabel: label, xRange: epochRange, yRange: yRange,
+            let yAxis = metric == "accuracy" ? SVGPlot.Axis.linear(0...1) : SVGPlot.Axis.fitting(series.flatMap(\.y))
+            figures += "<figure>" + SVGPlot.lines(series, xLabel: "epoch", yLabel: label, x: epochAxis, y: yAxis,
                                                   title: label + " per epoch") + "<figcaption>Training \(label)</figcaption></figure>"
         }
         return figures
