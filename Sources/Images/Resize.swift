@@ -1,5 +1,5 @@
 /// How an image is brought to the model's input size.
-public enum ResizeMethod: String, Codable, Sendable {
+public enum ResizeMethod: String, Codable, Sendable, CaseIterable {
     /// `tf.image.resize(method="bilinear", antialias=False)`: half-pixel centres, edge pixels repeated.
     case bilinear
     /// PIL's `Image.resize(NEAREST)`, as `keras.utils.load_img(target_size=...)` and therefore

@@ -24,20 +24,20 @@ public struct CallbackOptions: Codable, Equatable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         monitor = try c.decodeIfPresent(String.self, forKey: .monitor) ?? monitor
-        mode = try c.decodeIfPresent(MonitorMode.self, forKey: .mode) ?? mode
+        mode = try c.decodeChoice(MonitorMode.self, forKey: .mode) ?? mode
         checkpointEverySteps = try c.decodeIfPresent(Int.self, forKey: .checkpointEverySteps) ?? checkpointEverySteps
         checkpointEveryMinutes = try c.decodeIfPresent(Double.self, forKey: .checkpointEveryMinutes) ?? checkpointEveryMinutes
         saveEveryEpoch = try c.decodeIfPresent(Bool.self, forKey: .saveEveryEpoch) ?? saveEveryEpoch
         reduceLROnPlateau = try c.decodeIfPresent(ReduceLROnPlateauOptions.self, forKey: .reduceLROnPlateau)
         earlyStopping = try c.decodeIfPresent(EarlyStoppingOptions.self, forKey: .earlyStopping)
         warmupEpochs = try c.decodeIfPresent(Int.self, forKey: .warmupEpochs) ?? warmupEpochs
-        progress = try c.decodeIfPresent(ProgressStyle.self, forKey: .progress) ?? progress
+        progress = try c.decodeChoice(ProgressStyle.self, forKey: .progress) ?? progress
     }
 }
 
 /// Keras' `mode`: whether the monitored metric should go up ("max") or down ("min"); "auto" infers it from the
 /// name (accuracy, auc: max; loss: min).
-public enum MonitorMode: String, Codable, Equatable {
+public enum MonitorMode: String, Codable, Equatable, CaseIterable {
     case auto, min, max
 }
 

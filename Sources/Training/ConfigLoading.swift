@@ -27,7 +27,7 @@ extension TrainingConfig {
         do {
             config = try JSONDecoder().decode(TrainingConfig.self, from: try JSONSerialization.data(withJSONObject: json))
         } catch let error as DecodingError {
-            throw ConfigError(decoding: error, file: file)
+            throw ConfigError(decoding: error, file: file, json: json)
         }
         try config.validate(file: file)
         return config
@@ -90,15 +90,28 @@ extension TrainingConfig {
 }
 
 extension ConfigError {
-    init(decoding error: DecodingError, file: String) {
-        func path(_ codingPath: [CodingKey]) -> String { codingPath.map(\.stringValue).joined(separator: ".") }
+    /// One line naming the key, what was found there and what is allowed.
+    init(decoding error: DecodingError, file: String, json: Any) {
+        func path(_ codingPath: [CodingKey]) -> String {
+            codingPath.reduce("") { text, key in
+                key.intValue.map { text + "[\($0)]" } ?? (text.isEmpty ? key.stringValue : text + "." + key.stringValue)
+            }
+        }
+        func found(_ codingPath: [CodingKey]) -> String {
+            let value = codingPath.reduce(Optional(json)) { value, key in
+                key.intValue.map { index in (value as? [Any]).flatMap { index < $0.count ? $0[index] : nil } }
+                    ?? (value as? [String: Any])?[key.stringValue]
+            }
+            return value.map(Self.describe(value:)) ?? "nothing"
+        }
         switch error {
         case .keyNotFound(let key, let context):
             self.init(file: file, key: path(context.codingPath + [key]), message: "is required")
         case .typeMismatch(let type, let context):
-            self.init(file: file, key: path(context.codingPath), message: "expected \(Self.describe(type))")
+            self.init(file: file, key: path(context.codingPath),
+                      message: "expected \(Self.describe(type)), found \(found(context.codingPath))")
         case .valueNotFound(let type, let context):
-            self.init(file: file, key: path(context.codingPath), message: "expected \(Self.describe(type)), got null")
+            self.init(file: file, key: path(context.codingPath), message: "expected \(Self.describe(type)), found null")
         case .dataCorrupted(let context):
             self.init(file: file, key: path(context.codingPath), message: context.debugDescription)
         @unknown default:
@@ -112,7 +125,24 @@ extension ConfigError {
         case is Float.Type, is Double.Type: "a number"
         case is String.Type: "a string"
         case is Bool.Type: "true or false"
+        case is [Int].Type: "a list of integers"
+        case is [Double].Type, is [Float].Type: "a list of numbers"
+        case is [Any].Type: "a list"
+        case is [String: Any].Type: "an object"
         default: "\(type)"
+        }
+    }
+
+    /// A JSON value as an error shows it: a string ("224"), a number (224), a list, an object, true, null.
+    private static func describe(value: Any) -> String {
+        switch value {
+        case let text as String: "a string (\"\(text)\")"
+        case let number as NSNumber where String(cString: number.objCType) == "c": "\(number.boolValue)"
+        case let number as NSNumber: "a number (\(number))"
+        case let list as [Any]: "a list of \(list.count)"
+        case is [String: Any]: "an object"
+        case is NSNull: "null"
+        default: "\(value)"
         }
     }
 }

@@ -60,15 +60,6 @@ public enum ProgressStyle: String, Codable, CaseIterable, Equatable {
     case auto
     case bar, lines, epochs
 
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let style = ProgressStyle(rawValue: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
-                "'\(text)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))"))
-        }
-        self = style
-    }
-
     /// The output for this process. `auto` draws the bar only when standard output is a terminal and, under
     /// `mpirun`, `mpirun`'s own standard output is one too: Open MPI gives every rank a pseudo-terminal even when
     /// `mpirun` writes to a file (a batch job's log), where a redrawn bar would leave `\r`-joined steps.

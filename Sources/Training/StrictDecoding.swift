@@ -27,6 +27,19 @@ extension Decoder {
     }
 }
 
+extension KeyedDecodingContainer {
+    /// A key whose value is one of a few names: another value is refused with the names allowed.
+    func decodeChoice<Choice: RawRepresentable & CaseIterable>(_: Choice.Type, forKey key: Key) throws -> Choice?
+    where Choice.RawValue == String {
+        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let choice = Choice(rawValue: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [key], debugDescription:
+                "is \"\(text)\"; allowed: \(Choice.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        return choice
+    }
+}
+
 /// Levenshtein distance between two strings.
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)

@@ -57,7 +57,7 @@ public struct ModelOptions: Codable, Equatable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        architecture = try c.decodeIfPresent(Architecture.self, forKey: .architecture) ?? architecture
+        architecture = try c.decodeChoice(Architecture.self, forKey: .architecture) ?? architecture
         inputSize = try c.decodeIfPresent([Int].self, forKey: .inputSize) ?? inputSize
         classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? classes
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? dropout
@@ -68,7 +68,7 @@ public struct ModelOptions: Codable, Equatable {
 }
 
 public struct DataOptions: Codable, Equatable {
-    public enum SplitMode: String, Codable, Equatable {
+    public enum SplitMode: String, Codable, Equatable, CaseIterable {
         /// stratified by class, no patient in two splits (the default: image splits leak patients)
         case patient
         /// stratified by class, images assigned independently (leaky; reported as such)
@@ -108,11 +108,11 @@ public struct DataOptions: Codable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         root = try c.decode(String.self, forKey: .root)
         magnification = try c.decodeIfPresent(Int.self, forKey: .magnification)
-        split = try c.decodeIfPresent(SplitMode.self, forKey: .split) ?? split
+        split = try c.decodeChoice(SplitMode.self, forKey: .split) ?? split
         splitFractions = try c.decodeIfPresent([Double].self, forKey: .splitFractions) ?? splitFractions
         foldFile = try c.decodeIfPresent(String.self, forKey: .foldFile)
         augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? augmentation
-        resize = try c.decodeIfPresent(ResizeMethod.self, forKey: .resize) ?? resize
+        resize = try c.decodeChoice(ResizeMethod.self, forKey: .resize) ?? resize
         classWeight = try c.decodeIfPresent(ClassWeightOption.self, forKey: .classWeight) ?? classWeight
         balancedSampling = try c.decodeIfPresent(Bool.self, forKey: .balancedSampling) ?? balancedSampling
         cacheMegabytes = try c.decodeIfPresent(Int.self, forKey: .cacheMegabytes) ?? cacheMegabytes
@@ -173,7 +173,7 @@ public struct TrainingOptions: Codable, Equatable {
 }
 
 public struct OptimizerOptions: Codable, Equatable {
-    public enum Name: String, Codable { case adam, sgd }
+    public enum Name: String, Codable, CaseIterable { case adam, sgd }
     public var name = Name.adam
     public var learningRate: Float = 0.001
     public var beta1: Float = 0.9
@@ -191,7 +191,7 @@ public struct OptimizerOptions: Codable, Equatable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decodeIfPresent(Name.self, forKey: .name) ?? name
+        name = try c.decodeChoice(Name.self, forKey: .name) ?? name
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
         beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? beta1
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? beta2

@@ -34,7 +34,7 @@ struct Synth: ParsableCommand {
                                                seed: seed, magnifications: levels)
         } catch { throw ValidationError("\(error)") }
         let started = Date()
-        let files = try synthetic.write(to: URL(fileURLWithPath: output))
+        let files = try reportingErrors { try synthetic.write(to: URL(fileURLWithPath: output)) }
         print(String(format: "wrote %d images of %d patients (%dx%d) to %@ in %.1fs", files.count, patients, size, size,
                      URL(fileURLWithPath: output).appendingPathComponent("BreaKHis_v1").path, Date().timeIntervalSince(started)))
     }
@@ -68,6 +68,10 @@ struct Summary: ParsableCommand {
             }
             options.magnification = level
         }
+        try reportingErrors { try summarize(options) }
+    }
+
+    private func summarize(_ options: DatasetOptions) throws {
         let dataset = try Dataset(root: URL(fileURLWithPath: root), options: options)
         print("\(dataset.root.path): \(dataset.layout.rawValue), \(dataset.samples.count) images, classes "
               + dataset.classNames.enumerated().map { "\($1) (\($0))" }.joined(separator: ", "))
@@ -92,5 +96,14 @@ struct Summary: ParsableCommand {
                                                classNames: dataset.classNames)
         print("balanced class weights from '\(train.name)': "
               + zip(dataset.classNames, weights).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: ", "))
+    }
+}
+
+/// Runs `body`; a failure that is not about the command line becomes one line, `bc-data: error: ...`, and exit
+/// status 1, as in the other tools (command-line mistakes keep ArgumentParser's message and usage).
+func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
+    do { return try body() } catch let error as ValidationError { throw error } catch {
+        FileHandle.standardError.write(Data("bc-data: error: \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }

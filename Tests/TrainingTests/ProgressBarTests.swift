@@ -54,7 +54,7 @@ final class ProgressBarTests: XCTestCase {
         try Data(#"{"data": {"root": "x"}, "callbacks": {"progress": "fancy"}}"#.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         XCTAssertThrowsError(try TrainingConfig.load(from: file)) { error in
-            XCTAssertEqual("\(error)", "\(file.path): callbacks.progress: 'fancy' is not one of auto, bar, lines, epochs")
+            XCTAssertEqual("\(error)", "\(file.path): callbacks.progress: is \"fancy\"; allowed: auto, bar, lines, epochs")
         }
         XCTAssertEqual(try TrainingConfig.load(from: file, overrides: ["callbacks.progress=lines"]).callbacks.progress, .lines)
     }
