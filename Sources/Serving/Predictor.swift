@@ -45,6 +45,11 @@ public final class Predictor {
             throw KerasFileError(file: modelPath, "takes \(graph.inputShape[0])x\(graph.inputShape[1]) images: rotations by 90 "
                                  + "degrees need square inputs (use test-time augmentation 'flips')")
         }
+        let oneImage = graph.estimatedInferenceBytes(batch: 1), memory = Double(MachineMemory.physicalBytes)
+        guard oneImage <= memory else {
+            throw KerasFileError(file: modelPath, "takes \(graph.inputShape[0])x\(graph.inputShape[1]) images: predicting one needs at least "
+                                 + "\(MachineMemory.describe(oneImage)), but this machine has \(MachineMemory.describe(memory))")
+        }
         (self.modelPath, self.graph, self.classNames, self.preprocessing) = (modelPath, graph, names, chosen)
         self.testTimeAugmentation = testTimeAugmentation
         (inferenceGraph, foldedBatchNorms) = foldBatchNorm ? try graph.foldingBatchNormIntoConvolutions() : (graph, 0)
@@ -58,6 +63,9 @@ public final class Predictor {
     /// augmentation's transforms).
     public func predict(_ images: [RGBImage], batchSize: Int = 32) throws -> [[Double]] {
         let (height, width) = (graph.inputShape[0], graph.inputShape[1])
+        // Large inputs go through in smaller batches, so that a batch never needs more than half the memory.
+        let affordable = Int(Double(MachineMemory.physicalBytes) / 2 / graph.estimatedInferenceBytes(batch: 1))
+        let batchSize = max(1, min(batchSize, affordable))
         var results: [[Double]] = []
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let chunk = images[start..<min(start + batchSize, images.count)]

@@ -13,14 +13,23 @@ public final class TensorStorage {
         precondition(count >= 0, "negative element count")
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("out of memory allocating \(bytes) bytes for a tensor")
-        }
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { exitOutOfMemory(bytes: bytes) }
         self.count = count
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     deinit { free(base) }
+}
+
+/// Tensors are made everywhere and cannot each report failure, so an allocation that fails ends the process with
+/// one line (tools check their inputs' memory needs beforehand, see `MemoryBudget`; this is the last line of
+/// defence, never a trap with a stack trace).
+private func exitOutOfMemory(bytes: Int) -> Never {
+    let tool = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "bc-train"
+    let gigabytes = Double(bytes) / 1_073_741_824
+    fputs("\(tool): error: out of memory: a tensor of \(bytes) bytes (\((gigabytes * 100).rounded() / 100) GiB) could not be "
+          + "allocated; use a smaller input size or batch\n", stderr)
+    exit(1)
 }
 
 /// How a tensor's elements lie in its storage. Either way `shape` is the logical shape (NHWC for images)

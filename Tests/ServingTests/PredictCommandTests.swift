@@ -1,5 +1,7 @@
 import Foundation
 import Images
+import KerasHDF5
+import Models
 import Serving
 import XCTest
 
@@ -55,5 +57,25 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.errors.contains("bad.h5"), refused.errors)
         XCTAssertEqual(refused.output, "")
+    }
+
+    /// A model whose input the machine cannot hold is refused when it loads, with one line naming the file, the
+    /// input size and the memory (before: a trap allocating the first batch).
+    func testAModelTooLargeForTheMachineIsRefusedWithOneLine() throws {
+        let folder = try temporaryFolder(self)
+        let model = folder.appendingPathComponent("huge-input.h5").path
+        try writeKerasModel(try buildModel(.resnet50, inputShape: [100_000, 100_000, 3], head: HeadOptions(classes: 2), seed: 1), to: model)
+        let image = folder.appendingPathComponent("SOB_M_DC-14-2523-100-001.png")
+        var random = TestRandom(state: 4)
+        try writePNG(random.image(width: 70, height: 46), to: image)
+        XCTAssertThrowsError(try Predictor(modelPath: model)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(model + ": takes 100000x100000 images: predicting one needs at least "), "\(error)")
+        }
+        let refused = try run(["--model", model, image.path])
+        XCTAssertEqual(refused.status, 1, refused.errors)
+        let lines = refused.errors.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, refused.errors)
+        XCTAssertTrue(lines.first?.hasPrefix("bc-predict: error: \(model): takes 100000x100000 images") ?? false, refused.errors)
+        XCTAssertTrue(refused.errors.contains("but this machine has"), refused.errors)
     }
 }
