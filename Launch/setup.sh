@@ -32,5 +32,10 @@ ensure_python_referee() {
 
 # mpirun as root (containers, CI) needs explicit consent.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Ctrl-C (or SIGTERM) to mpirun: Open MPI 4.1 sends the ranks SIGCONT, then SIGTERM after odls_base_sigkill_timeout
+# seconds and SIGKILL after as many again (by default 1 s each, which killed rank 0 while it wrote last.h5).
+# bc-train takes the SIGCONT from mpirun as the stop request, so 15 s give the ranks 30 s to finish the step and
+# write the checkpoint; mpirun returns after those 30 s. A job whose rank died also ends within them.
+export OMPI_MCA_odls_base_sigkill_timeout="${OMPI_MCA_odls_base_sigkill_timeout:-15}"
 # Ranks sharing a node should not spin-wait on each other's cores.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"

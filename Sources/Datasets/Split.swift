@@ -9,7 +9,7 @@ public struct SplitPart: Sendable, Equatable {
 }
 
 /// What a split keeps together.
-public enum SplitGrouping: Sendable, Equatable {
+public enum SplitGrouping: Sendable, Equatable, Codable {
     /// No patient appears in two parts.
     case patient
     /// The file names carry no patient ids, so each image is its own group.

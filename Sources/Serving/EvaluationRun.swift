@@ -50,21 +50,21 @@ public struct EvaluationRun {
         return report
     }
 
+    /// With `split`: that part of the training run's stored split (`split.json` beside the model), exactly the
+    /// files the run assigned to it, even if the folder has gained images since; else a pre-split folder's part.
     private func selectedSamples(_ dataset: Dataset) throws -> [Sample] {
         guard let split else { return dataset.samples }
-        let record = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("split.json")
-        if let data = FileManager.default.contents(atPath: record.path) {
-            struct SplitRecord: Decodable { let parts: [String: [String]] }
-            let parts = try JSONDecoder().decode(SplitRecord.self, from: data).parts
-            guard let files = parts[split] else {
-                throw Failure(description: "\(record.path) has no part '\(split)' (it has \(parts.keys.sorted().joined(separator: ", ")))")
+        let recordURL = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("split.json")
+        if FileManager.default.fileExists(atPath: recordURL.path) {
+            let record = try SplitRecord.read(recordURL)
+            guard record.parts[split] != nil else {
+                throw Failure(description: "\(recordURL.path) has no part '\(split)' (it has \(record.parts.keys.sorted().joined(separator: ", ")))")
             }
-            let wanted = Set(files.map { URL(fileURLWithPath: $0).lastPathComponent })
-            let chosen = dataset.samples.filter { wanted.contains(URL(fileURLWithPath: $0.path).lastPathComponent) }
-            guard chosen.count == files.count else {
-                throw Failure(description: "\(dataPath) holds \(chosen.count) of the \(files.count) images of the '\(split)' part in \(record.path)")
+            let stored = try record.resolve(in: dataset, source: recordURL.path, dropMissing: true)
+            if let gone = stored.missing[split] {
+                throw SplitRecordError.missingFiles(recordURL.path, root: dataset.root.path, missing: [split: gone])
             }
-            return chosen
+            return stored.split.samples(split, of: dataset)!
         }
         if let part = try? dataset.predefinedSplit().samples(split, of: dataset) { return part }
         throw Failure(description: "no split.json beside \(modelPath) and \(dataPath) has no '\(split)' folder: "

@@ -11,6 +11,8 @@ struct CheckpointStore {
     var last: URL { directory.appendingPathComponent("last.h5") }
     var previous: URL { directory.appendingPathComponent("previous.h5") }
     var best: URL { directory.appendingPathComponent("best.h5") }
+    /// The run's split (`SplitRecord`), written when the run starts and read when it resumes.
+    var splitRecord: URL { directory.appendingPathComponent("split.json") }
     func epoch(_ number: Int) -> URL { directory.appendingPathComponent(String(format: "epoch-%03d.h5", number)) }
 
     /// Writes `last.h5` after moving the current one to `previous.h5`: whenever the process dies, one of the two

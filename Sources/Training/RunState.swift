@@ -25,6 +25,9 @@ struct RunState: Codable, Equatable {
     var config: TrainingConfig
     /// The dataset's class names in label order, so predictions can be named without the dataset.
     var classNames: [String]
+    /// Digests of the run's split (`SplitRecord.digests`): a resume checks that `split.json` is still this split.
+    /// Absent in checkpoints written before the split was kept.
+    var splitDigests: [String: String]?
 
     init(config: TrainingConfig, worldSize: Int, classNames: [String]) {
         learningRate = config.training.optimizer.learningRate

@@ -44,7 +44,6 @@ public final class Trainer {
     }
 
     public func run() throws -> TrainingOutcome {
-        csupport_install_stop_handlers()
         watchdog.start()
         defer { watchdog.stop() }
         let warmupSteps = config.callbacks.warmupEpochs * training.stepsPerEpoch

@@ -1,3 +1,4 @@
+import CSupport
 import Cluster
 import Datasets
 import Foundation
@@ -14,14 +15,20 @@ public enum TrainingRun {
     /// Exit status of a run stopped by a signal after writing its checkpoint (sysexits' EX_TEMPFAIL): run again.
     public static let resumableExitCode: Int32 = 75
 
-    public static func run(configPath: String, overrides: [String], resume: Bool) throws -> TrainingOutcome {
+    public static func run(configPath: String, overrides: [String], resume: Bool,
+                           dropMissingFiles: Bool = false) throws -> TrainingOutcome {
         let world = try MPIWorld.shared()
+        if world.rank == 0 { csupport_announce_stop_requests(stopAnnouncement) }
+        let configPath = URL(fileURLWithPath: configPath).path
         let config = try TrainingConfig.load(from: URL(fileURLWithPath: configPath), overrides: overrides)
         let log = { (line: String) in if world.rank == 0 { print(line); fflush(stdout) } }
         let checkpoints = CheckpointStore(directory: config.runDirectory)
         try agree(world) { try checkpoints.checkWritable() }
+        var lock: RunLock?
+        try agree(world) { if world.rank == 0 { lock = try RunLock(directory: checkpoints.directory) } }
+        defer { lock?.release() }
+        if let note = lock?.note { log(note) }
 
-        // Data: every rank reads the folder and computes the same split.
         let dataset = try Dataset(root: URL(fileURLWithPath: config.data.root), options: DatasetOptions(
             magnification: config.data.magnification.flatMap(Magnification.init(rawValue:)),
             skipUnparseable: config.data.skipUnparseable))
@@ -29,14 +36,37 @@ public enum TrainingRun {
             throw ConfigError(file: configPath, key: "model.classes", message: "is \(config.model.classes), but \(config.data.root) "
                               + "has \(dataset.classNames.count) classes (\(dataset.classNames.joined(separator: ", ")))")
         }
-        let split = try makeSplit(dataset, config)
         log("bc-train: \(dataset.samples.count) images in \(dataset.layout.rawValue) at \(config.data.root)"
             + (dataset.skippedFiles.isEmpty ? "" : " (\(dataset.skippedFiles.count) unparseable file names skipped)"))
+
+        // Resuming continues the run on its own split; a fresh run makes one.
+        let found = resume ? checkpoints.newestValid() : nil
+        var state = RunState(config: config, worldSize: world.size, classNames: dataset.classNames)
+        var restoredState: RunState?
+        let split: DatasetSplit
+        if let found {
+            for note in found.skipped { log("warning: skipped a damaged checkpoint: \(note)") }
+            let restored = try RunState(json: found.state.json)
+            try requireCompatible(restored.config, config, configPath: configPath)
+            restoredState = restored
+            split = try storedSplit(of: dataset, for: restored, checkpoint: found.file.path, in: checkpoints,
+                                    dropMissing: dropMissingFiles, log: log)
+        } else {
+            split = try makeSplit(dataset, config)
+        }
         log(split.summary(of: dataset).description)
+        let record = SplitRecord(split: split, of: dataset)
         try agree(world) {
             guard world.rank == 0 else { return }
             for name in try checkpoints.removeUnfinishedWrites() { log("removed an unfinished checkpoint write: \(name)") }
-            try writeRunRecord(config, dataset, split, checkpoints)
+            if !resume { try checkpoints.removeResumable() }
+            try writeRunRecord(config, record, checkpoints)
+        }
+        if let signal = try stopRequestedDuringStartup(world) {
+            log("stopped by signal \(signal) during start-up, before training began; "
+                + (found == nil ? "nothing was trained yet" : "\(found!.file.path) is unchanged")
+                + ": run the same command again to " + (found == nil ? "start" : "resume"))
+            return .interrupted(signal: signal)
         }
 
         // Model, optimizer, loss.
@@ -44,6 +74,7 @@ public enum TrainingRun {
                                    head: HeadOptions(classes: config.model.classes, dropout: config.model.dropout,
                                                      batchNorm: config.model.headBatchNorm),
                                    seed: config.training.seed)
+        try agree(world) { try requireMemory(for: model, config, world, configPath: configPath) }
         let trainSamples = split.samples("train", of: dataset)!
         let loss = CategoricalCrossentropy(classWeights: try classWeights(config, trainSamples, dataset.classNames))
         let optimizer = makeOptimizer(config.training.optimizer)
@@ -55,11 +86,7 @@ public enum TrainingRun {
                                     synchronizeBatchNorm: config.distributed.syncBatchNorm,
                                     bucketElements: config.distributed.bucketMegabytes << 18, watchdog: watchdog)
 
-        var state = RunState(config: config, worldSize: world.size, classNames: dataset.classNames)
-        if resume, let found = checkpoints.newestValid() {
-            for note in found.skipped { log("warning: skipped a damaged checkpoint: \(note)") }
-            let restored = try RunState(json: found.state.json)
-            try requireCompatible(restored.config, config, configPath: configPath)
+        if let found, let restored = restoredState {
             _ = try importWeights(from: found.file, into: model)
             found.state.restore(optimizer)
             state = restored
@@ -67,14 +94,17 @@ public enum TrainingRun {
             log("resuming from \(found.file.path): epoch \(state.epoch + 1), step \(state.step)"
                 + (restored.worldSize == world.size ? "" : " (written by \(restored.worldSize) ranks, now \(world.size))"))
             state.worldSize = world.size
-        } else {
-            if !resume { try agree(world) { if world.rank == 0 { try checkpoints.removeResumable() } } }
-            if let pretrained = config.model.pretrained {
-                let report = try importWeights(fromFile: pretrained, into: model)
-                log("pretrained: \(report.loaded.count) layers loaded from \(pretrained), \(report.notInFile.count) initialised here")
+            if state.step > 0, let before = state.splitDigests?["train"], before != record.digests?["train"] {
+                // Training files were dropped: the epoch in progress has other batches now, so it starts over.
+                log("the epoch in progress restarts at its first step: its batches changed with the dropped files")
+                (state.step, state.epochLossSum, state.epochCorrect, state.epochSamples) = (0, 0, 0, 0)
             }
-            try step.broadcastWeights()
+        } else if let pretrained = config.model.pretrained {
+            let report = try importWeights(fromFile: pretrained, into: model)
+            log("pretrained: \(report.loaded.count) layers loaded from \(pretrained), \(report.notInFile.count) initialised here")
         }
+        if found == nil { try step.broadcastWeights() }
+        state.splitDigests = record.digests
 
         let size = config.model.inputSize
         let preprocessing = Preprocessing(rawValue: config.model.architecture.preprocessingMode)!
@@ -97,6 +127,67 @@ public enum TrainingRun {
         if case .interrupted = outcome { return outcome }
         log("done: \(checkpoints.directory.path) holds last.h5, best.h5, history.csv, config.json and split.json")
         return outcome
+    }
+
+    /// Written at once by rank 0's signal handler on the first stop request, so that nobody presses Ctrl-C twice.
+    static let stopAnnouncement: UnsafePointer<CChar> = {
+        let text = "\nbc-train: stop requested: stopping at the next step boundary; rank 0 then writes last.h5 "
+            + "(exit status 75)\n"
+        return UnsafePointer(strdup(text)!)
+    }()
+
+    /// The largest stop signal any rank received so far (start-up agrees on it between its phases), or nil.
+    static func stopRequestedDuringStartup(_ world: MPIWorld) throws -> Int32? {
+        let signal = try world.maximum([csupport_stop_requested()])[0]
+        return signal == 0 ? nil : signal
+    }
+
+    /// Refuses an input size and batch whose training step this machine cannot hold, before anything that size
+    /// is allocated. Ranks on one node share its memory (Open MPI says how many there are).
+    static func requireMemory(for model: Graph, _ config: TrainingConfig, _ world: MPIWorld, configPath: String) throws {
+        let perRank = (config.training.batchSize + world.size - 1) / world.size
+        let needed = model.estimatedTrainingBytes(batch: perRank)
+        let ranksHere = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        let available = Double(MachineMemory.physicalBytes) / Double(max(ranksHere, 1))
+        guard needed > available else { return }
+        throw ConfigError(file: configPath, key: "model.input_size", message: "\(config.model.inputSize) with "
+                          + "\(perRank) images per rank (training.batch_size \(config.training.batchSize) over \(world.size) "
+                          + "rank\(world.size == 1 ? "" : "s")) needs at least \(MachineMemory.describe(needed)) per rank, but this "
+                          + "machine has \(MachineMemory.describe(Double(MachineMemory.physicalBytes)))"
+                          + (ranksHere > 1 ? " for its \(ranksHere) ranks" : "")
+                          + ": use a smaller input size or batch")
+    }
+
+    /// The split a resumed run was trained on (`split.json`, checked against the digests in its checkpoint),
+    /// matched with the folder as it is now: files added since are left out and counted, files gone are an error
+    /// unless `dropMissing`.
+    static func storedSplit(of dataset: Dataset, for state: RunState, checkpoint: String, in checkpoints: CheckpointStore,
+                            dropMissing: Bool, log: (String) -> Void) throws -> DatasetSplit {
+        let url = checkpoints.splitRecord
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TrainingError("\(url.path) is missing: a run resumes only on the split it was trained with; restore "
+                                + "the file, or start over with --no-resume")
+        }
+        let record = try SplitRecord.read(url)
+        if let expected = state.splitDigests, record.digests != expected {
+            throw TrainingError("\(url.path) is not the split \(checkpoint) was trained with (the file lists' digests "
+                                + "differ): restore the run's split.json, or start over with --no-resume")
+        }
+        let comparison: SplitRecord.Comparison
+        do { comparison = try record.resolve(in: dataset, source: url.path, dropMissing: dropMissing) } catch {
+            guard case SplitRecordError.missingFiles = error else { throw error }
+            throw TrainingError("\(error); restore them, or run with --drop-missing-files to continue without them")
+        }
+        for (part, files) in comparison.missing.sorted(by: { $0.key < $1.key }) {
+            log("warning: --drop-missing-files: \(files.count) missing file\(files.count == 1 ? "" : "s") left out of the "
+                + "'\(part)' part: \(files.joined(separator: ", "))")
+        }
+        if !comparison.added.isEmpty {
+            log("\(comparison.added.count) file\(comparison.added.count == 1 ? "" : "s") in \(dataset.root.path) "
+                + "\(comparison.added.count == 1 ? "is" : "are") not in this run's split (added since it was made): "
+                + "this run ignores \(comparison.added.count == 1 ? "it" : "them"); a new run_name would use them")
+        }
+        return comparison.split
     }
 
     static let headLayerNames: Set<String> = ["avg_pool", "dropout", "bn_head", "predictions"]
@@ -137,15 +228,13 @@ public enum TrainingRun {
         }
     }
 
-    /// The run's config and split, next to its checkpoints, so a run can be audited and evaluated later.
-    static func writeRunRecord(_ config: TrainingConfig, _ dataset: Dataset, _ split: DatasetSplit,
-                               _ checkpoints: CheckpointStore) throws {
+    /// The run's config and split, next to its checkpoints, so a run can be audited, resumed on the same split and
+    /// evaluated later.
+    static func writeRunRecord(_ config: TrainingConfig, _ split: SplitRecord, _ checkpoints: CheckpointStore) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(config).write(to: checkpoints.directory.appendingPathComponent("config.json"), options: .atomic)
-        let parts = Dictionary(uniqueKeysWithValues: split.parts.map { part in (part.name, part.indices.map { dataset.samples[$0].path }) })
-        let record = SplitRecord(classNames: dataset.classNames, parts: parts)
-        try encoder.encode(record).write(to: checkpoints.directory.appendingPathComponent("split.json"), options: .atomic)
+        try split.write(to: checkpoints.splitRecord)
     }
 
     /// Resuming is refused when the config changed in a way that would make the continuation a different run;
@@ -185,12 +274,6 @@ public enum TrainingRun {
 public struct FailureDuringTraining: Error, CustomStringConvertible {
     public let underlying: Error
     public var description: String { "\(underlying)" }
-}
-
-/// `split.json`: which files went into which part.
-struct SplitRecord: Codable {
-    let classNames: [String]
-    let parts: [String: [String]]
 }
 
 extension CheckpointStore {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSupport
 import Cluster
 import Foundation
 import Training
@@ -18,17 +19,30 @@ struct BCTrain: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a config key, e.g. --set training.epochs=5 (repeatable).")
     var overrides: [String] = []
     @Flag(help: "Start over instead of resuming from the run's checkpoint.") var noResume = false
+    @Flag(help: ArgumentHelp("On resume, leave out files of the run's split that are no longer in the data folder "
+          + "(named in the log) instead of refusing to continue."))
+    var dropMissingFiles = false
 
     func run() throws {
+        // First of all: a preemption signal may come while MPI, the data and the model load.
+        csupport_install_stop_handlers()
         let world: MPIWorld
         do { world = try MPIWorld.shared() } catch {
             FileHandle.standardError.write(Data("bc-train: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
         do {
-            switch try TrainingRun.run(configPath: config, overrides: overrides, resume: !noResume) {
+            switch try TrainingRun.run(configPath: config, overrides: overrides, resume: !noResume,
+                                       dropMissingFiles: dropMissingFiles) {
             case .finished, .stoppedEarly: return
-            case .interrupted: throw ExitCode(TrainingRun.resumableExitCode)
+            case .interrupted:
+                if world.rank == 0 {
+                    print("bc-train: the ranks exit with status \(TrainingRun.resumableExitCode), the planned stop after a signal, "
+                          + "not a crash" + (world.size > 1 ? " (mpirun reports a non-zero exit code and an aborted job)" : "")
+                          + ": run the same command again to resume")
+                    fflush(stdout)
+                }
+                throw ExitCode(TrainingRun.resumableExitCode)
             }
         } catch let exit as ExitCode {
             throw exit

@@ -62,13 +62,16 @@ struct MPIRun {
     }
 
     /// Starts `mpirun -n ranks bc-train config`; `whileRunning` may signal it. Gives up (and fails) after `limit`.
+    /// `ownSession` starts `mpirun` as the leader of a new session and process group, as a shell starts a foreground
+    /// job (the group a terminal's Ctrl-C goes to); `setsid -w` passes its exit status on.
     @discardableResult
-    func launch(ranks: Int, config: String, arguments: [String] = [], limit: TimeInterval = 600,
-                whileRunning: ((Process) -> Void)? = nil) throws -> Outcome {
+    func launch(ranks: Int, config: String, arguments: [String] = [], environment extra: [String: String] = [:],
+                ownSession: Bool = false, limit: TimeInterval = 600, whileRunning: ((Process) -> Void)? = nil) throws -> Outcome {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
-        process.arguments = ["-n", "\(ranks)"] + (ranks > 2 ? ["--oversubscribe"] : []) + ["--bind-to", "none",
-                             Self.bcTrain, config] + arguments
+        let mpirun = ["/usr/bin/mpirun", "-n", "\(ranks)"] + (ranks > 2 ? ["--oversubscribe"] : [])
+            + ["--bind-to", "none", Self.bcTrain, config] + arguments
+        process.executableURL = URL(fileURLWithPath: ownSession ? "/usr/bin/setsid" : mpirun[0])
+        process.arguments = ownSession ? ["-w"] + mpirun : Array(mpirun.dropFirst())
         // Other tests in this process initialise MPI (a singleton world), which sets Open MPI and PMIx variables
         // that would make this mpirun think it runs inside that job: start from an environment without them.
         var environment = ProcessInfo.processInfo.environment.filter { key, _ in
@@ -78,7 +81,7 @@ struct MPIRun {
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         environment["OMP_NUM_THREADS"] = "1"
         environment["OMP_WAIT_POLICY"] = "passive"
-        process.environment = environment
+        process.environment = environment.merging(extra) { $1 }
         let logURL = folder.appendingPathComponent("mpirun-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
@@ -99,11 +102,20 @@ struct MPIRun {
         return Outcome(status: process.terminationStatus, output: try String(contentsOf: logURL, encoding: .utf8))
     }
 
-    /// Process ids of this run's bc-train ranks.
-    func rankProcesses(of mpirun: Process) -> [Int32] {
+    /// Process ids of this run's bc-train ranks (children of `mpirun`, or of the `mpirun` that `parent` started).
+    func rankProcesses(of mpirun: Process) -> [Int32] { rankProcesses(ofParent: mpirun.processIdentifier) }
+
+    func rankProcesses(ofParent parent: Int32) -> [Int32] {
+        let direct = children(of: parent, matching: "^" + Self.bcTrain)
+        if !direct.isEmpty { return direct }
+        return children(of: parent, matching: "^/usr/bin/mpirun").flatMap { children(of: $0, matching: "^" + Self.bcTrain) }
+    }
+
+    /// The process ids of `parent`'s children whose command line contains `pattern`.
+    func children(of parent: Int32, matching pattern: String) -> [Int32] {
         let pgrep = Process(), pipe = Pipe()
         pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        pgrep.arguments = ["-P", "\(mpirun.processIdentifier)", "-f", "bc-train"]
+        pgrep.arguments = ["-P", "\(parent)", "-f", pattern]
         pgrep.standardOutput = pipe
         try? pgrep.run()
         pgrep.waitUntilExit()

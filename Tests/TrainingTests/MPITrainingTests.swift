@@ -210,8 +210,9 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(outcome.output.split(separator: "\n").filter { $0.hasPrefix("timing: 4 steps in ") }.count, 1, outcome.output)
     }
 
-    /// Bad configs, a missing data folder, an unwritable checkpoint folder and an unreadable pretrained file stop
-    /// every rank before training with one clear line, and write no checkpoint.
+    /// Bad configs (each line naming the key, what was found and what is allowed; an input size the machine's
+    /// memory cannot hold), a missing data folder, an unwritable checkpoint folder and an unreadable pretrained file
+    /// stop every rank before training with one clear line, and write no checkpoint.
     func testBadInputsStopEveryRankBeforeTraining() throws {
         let run = try MPIRun.prepare("bad")
         let notAFolder = run.folder.appendingPathComponent("plain-file")
@@ -224,6 +225,11 @@ final class MPITrainingTests: XCTestCase {
             (["data.root": run.folder.appendingPathComponent("missing").path], "no such folder"),
             (["output_dir": notAFolder.path], "is not writable"),
             (["model.pretrained": garbage.path], garbage.path),
+            (["model.architecture": "resnet51"], "model.architecture: is \"resnet51\"; allowed: resnet50, resnet101, resnet152, "
+             + "densenet121, densenet169, densenet201"),
+            (["model.input_size": "224"], "model.input_size: expected a list, found a string (\"224\")"),
+            (["model.input_size": [100_000, 100_000]], "model.input_size: [100000, 100000] with 4 images per rank "
+             + "(training.batch_size 7 over 2 ranks) needs at least "),
         ]
         for (change, message) in cases {
             let outcome = try run.launch(ranks: 2, config: try run.writeConfig(change))
