@@ -87,6 +87,14 @@ extension MPIWorld {
 }
 
 extension MPIWorld {
+    /// Whether every rank passed the same values (none of them `Int32.min`).
+    public func allEqual(_ values: [Int32]) throws -> Bool {
+        let largest = try maximum(values), smallest = try maximum(values.map { 0 &- $0 }).map { 0 &- $0 }
+        return largest == smallest
+    }
+}
+
+extension MPIWorld {
     /// Runs `body` (which may act on some ranks only) and makes every rank throw if any rank's `body` threw:
     /// the failing rank rethrows its own error, the others `otherRankFailed`, so all ranks stop together.
     public func together(_ otherRankFailed: @autoclosure () -> Error, _ body: () throws -> Void) throws {

@@ -42,17 +42,14 @@ public enum TrainingRun {
         // Resuming continues the run on its own split; a fresh run makes one.
         let found = resume ? checkpoints.newestValid() : nil
         var state = RunState(config: config, worldSize: world.size, classNames: dataset.classNames)
-        var restoredState: RunState?
-        let split: DatasetSplit
-        if let found {
+        let restoredState = try found.map { try RunState(json: $0.state.json) }
+        try requireSameCheckpoint(found, restoredState, in: checkpoints, world)
+        let split = try agreed(world) { () -> DatasetSplit in
+            guard let found, let restored = restoredState else { return try makeSplit(dataset, config) }
             for note in found.skipped { log("warning: skipped a damaged checkpoint: \(note)") }
-            let restored = try RunState(json: found.state.json)
             try requireCompatible(restored.config, config, configPath: configPath)
-            restoredState = restored
-            split = try storedSplit(of: dataset, for: restored, checkpoint: found.file.path, in: checkpoints,
-                                    dropMissing: dropMissingFiles, log: log)
-        } else {
-            split = try makeSplit(dataset, config)
+            return try storedSplit(of: dataset, for: restored, checkpoint: found.file.path, in: checkpoints,
+                                   dropMissing: dropMissingFiles, log: log)
         }
         log(split.summary(of: dataset).description)
         let record = SplitRecord(split: split, of: dataset)
@@ -195,6 +192,38 @@ public enum TrainingRun {
     /// Runs `body` on every rank; any rank's failure stops all of them before training starts.
     static func agree(_ world: MPIWorld, _ body: () throws -> Void) throws {
         try world.together(TrainingError("another rank failed before training started (its error is in its output)"), body)
+    }
+
+    /// `agree` for a body that computes a value.
+    static func agreed<Value>(_ world: MPIWorld, _ body: () throws -> Value) throws -> Value {
+        var value: Value?
+        try agree(world) { value = try body() }
+        return value!
+    }
+
+    /// Every rank reads the run folder itself, so all must see the same checkpoint (or none): a rank on a node
+    /// without the shared folder, or with a stale view of it, would otherwise start afresh while the others resume,
+    /// and wait forever in a broadcast they never make. Each rank compares a digest of what it found with the
+    /// others', and all stop with one line each saying what they see.
+    static func requireSameCheckpoint(_ found: (file: KerasWeightsFile, state: TrainingState, skipped: [String])?,
+                                      _ state: RunState?, in checkpoints: CheckpointStore, _ world: MPIWorld) throws {
+        var digest: UInt64 = 0
+        if let found {
+            digest = 0xcbf2_9ce4_8422_2325
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            for byte in try encoder.encode(found.state.json) { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            for layer in found.file.layers { for weight in layer.weights { digest = (digest ^ checksum(weight.value)) &* 0x100_0000_01b3 } }
+        }
+        // Two 31-bit halves of the digest, and whether there is a checkpoint at all.
+        let view: [Int32] = [found == nil ? 0 : 1, Int32(digest >> 33), Int32(digest >> 2 & 0x7fff_ffff)]
+        guard try !world.allEqual(view) else { return }
+        let seen = found.map { found in
+            "\(found.file.path)" + (state.map { " (epoch \($0.epoch + 1), step \($0.step))" } ?? "")
+        } ?? "no checkpoint"
+        throw TrainingError("the ranks do not see the same checkpoint in \(checkpoints.directory.path); rank \(world.rank) "
+                            + "sees \(seen). Every rank reads the run folder: it must be on a filesystem that all nodes "
+                            + "share and see alike")
     }
 
     static func makeSplit(_ dataset: Dataset, _ config: TrainingConfig) throws -> DatasetSplit {

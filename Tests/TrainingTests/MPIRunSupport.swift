@@ -65,11 +65,13 @@ struct MPIRun {
     /// `ownSession` starts `mpirun` as the leader of a new session and process group, as a shell starts a foreground
     /// job (the group a terminal's Ctrl-C goes to); `setsid -w` passes its exit status on.
     @discardableResult
+    /// `rank` is what mpirun starts (`bc-train`, or a wrapper that runs it).
     func launch(ranks: Int, config: String, arguments: [String] = [], environment extra: [String: String] = [:],
-                ownSession: Bool = false, limit: TimeInterval = 600, whileRunning: ((Process) -> Void)? = nil) throws -> Outcome {
+                ownSession: Bool = false, rank: [String] = [MPIRun.bcTrain], limit: TimeInterval = 600,
+                whileRunning: ((Process) -> Void)? = nil) throws -> Outcome {
         let process = Process()
         let mpirun = ["/usr/bin/mpirun", "-n", "\(ranks)"] + (ranks > 2 ? ["--oversubscribe"] : [])
-            + ["--bind-to", "none", Self.bcTrain, config] + arguments
+            + ["--bind-to", "none"] + rank + [config] + arguments
         process.executableURL = URL(fileURLWithPath: ownSession ? "/usr/bin/setsid" : mpirun[0])
         process.arguments = ownSession ? ["-w"] + mpirun : Array(mpirun.dropFirst())
         // Other tests in this process initialise MPI (a singleton world), which sets Open MPI and PMIx variables
@@ -94,8 +96,9 @@ struct MPIRun {
         whileRunning?(process)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         if process.isRunning {
-            process.terminate()
             XCTFail("mpirun did not finish within \(limit) s")
+            process.terminate()
+            for rank in rankProcesses(ofParent: process.processIdentifier) { kill(rank, SIGKILL) }
         }
         process.waitUntilExit()
         try log.close()

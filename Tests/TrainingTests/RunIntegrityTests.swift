@@ -169,4 +169,33 @@ final class RunIntegrityTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resuming from \(run.lastCheckpoint)"), resumed.output)
     }
+
+    /// Ranks on nodes that do not share the run folder (here: rank 1 in a mount namespace of its own, an empty folder
+    /// mounted over the run folder) do not see the checkpoint rank 0 resumes from. Before, rank 1 started afresh and
+    /// waited in a broadcast rank 0 never made: the job hung. Now every rank stops at once, saying what it sees.
+    func testRanksThatSeeDifferentCheckpointsStopTogetherInsteadOfHanging() throws {
+        let run = try MPIRun.prepare("unshared")
+        let config = try run.writeConfig(["training.epochs": 1])
+        XCTAssertEqual(try run.launch(ranks: 2, config: config).status, 0)
+        let empty = run.folder.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let wrapper = run.folder.appendingPathComponent("private-view.sh")
+        try """
+            #!/bin/sh
+            # Rank 1 sees an empty run folder, as on a node without the shared filesystem.
+            if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then
+                exec unshare --mount sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "\(empty.path)" "\(run.runFolder.path)" "$@"
+            fi
+            exec "$@"
+            """.write(to: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper.path, 0o755)
+        let outcome = try run.launch(ranks: 2, config: try run.writeConfig(["training.epochs": 2]),
+                                     rank: [wrapper.path, MPIRun.bcTrain], limit: 180)
+        XCTAssertEqual(outcome.status, 1, outcome.output)
+        let errors = outcome.output.split(separator: "\n").filter { $0.hasPrefix("bc-train: error") }
+        XCTAssertEqual(errors.count, 2, outcome.output)
+        XCTAssertTrue(errors.contains { $0.contains("rank 0 sees \(run.lastCheckpoint) (epoch 2, step 0)") }, outcome.output)
+        XCTAssertTrue(errors.contains { $0.contains("rank 1 sees no checkpoint") }, outcome.output)
+        XCTAssertTrue(errors.allSatisfy { $0.contains("the ranks do not see the same checkpoint in \(run.runFolder.path)") }, outcome.output)
+    }
 }
