@@ -1,7 +1,17 @@
 # Sourced by the Launch scripts: installs what bc-train needs on Debian 12, skipping what is already there.
 set -euo pipefail
 
-export PATH="/opt/swift/usr/bin:$PATH"
+# Swift: the one on PATH, else a toolchain in a usual place (the official tarball unpacked in /opt/swift or /usr/share/swift,
+# swiftly's ~/.local/share/swiftly); none stops here with what to install.
+if ! command -v swift >/dev/null 2>&1; then
+    for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin "$HOME/.local/share/swiftly/bin"; do
+        if [[ -x "$candidate/swift" ]]; then export PATH="$candidate:$PATH"; break; fi
+    done
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: error: no Swift toolchain found (not on PATH, not in /opt/swift): install Swift 6.x for Linux from swift.org (Download, Linux, Debian 12) and put its usr/bin on PATH" >&2
+    exit 1
+fi
 BC_VENV="${BC_VENV:-/opt/bc-train-venv}"
 
 ensure_system_packages() {
