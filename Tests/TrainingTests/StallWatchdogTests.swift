@@ -143,7 +143,7 @@ final class StallWarningConfigTests: XCTestCase {
         let cases = [
             ("distributed.stall_warning_seconds=-1", "distributed.stall_warning_seconds: must not be negative (0 turns the stall warnings off)"),
             ("distributed.stall_warning_factor=0.5", "distributed.stall_warning_factor: must be at least 1"),
-            ("distributed.stall_warning_seconds=soon", "distributed.stall_warning_seconds: expected a number"),
+            ("distributed.stall_warning_seconds=soon", "distributed.stall_warning_seconds: expected a number, found a string (\"soon\")"),
             ("distributed.stall_warning_second=5", "unknown key 'distributed.stall_warning_second'; did you mean 'stall_warning_seconds'?"),
         ]
         for (override, message) in cases {
