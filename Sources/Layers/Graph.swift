@@ -10,6 +10,11 @@ public final class Graph {
         public let inputs: [Int]
         /// Output shape without the batch axis.
         public let outputShape: [Int]
+
+        /// What a profile records of the layer besides its name.
+        var profileArguments: [String: Profiler.Argument] {
+            ["class": .text(String(describing: type(of: layer))), "output": .text("\(outputShape)")]
+        }
     }
 
     public let name: String
@@ -71,7 +76,9 @@ public final class Graph {
         values[0] = input
         for index in 1..<nodes.count {
             let node = nodes[index]
-            values[index] = node.layer.forward(node.inputs.map { values[$0]! }, context: context)
+            values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
+                node.layer.forward(node.inputs.map { values[$0]! }, context: context)
+            }
             for input in node.inputs {
                 remaining[input] -= 1
                 if remaining[input] == 0 { values[input] = nil }
@@ -113,23 +120,25 @@ public final class Graph {
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
         for index in stride(from: nodes.count - 1, through: 1, by: -1) {
             let node = nodes[index]
-            let inputGradients: [Tensor]
-            if !towardInput && index < nodes.count - 1 && !node.inputs.contains(where: { reachesWeights[$0] }) {
-                if let outputGradient = gradients[index], !node.layer.weights.isEmpty {
-                    node.layer.weightGradients(outputGradient, context: context)
+            Profiler.measure(node.layer.name, "backward", node.profileArguments) {
+                if !towardInput && index < nodes.count - 1 && !node.inputs.contains(where: { reachesWeights[$0] }) {
+                    if let outputGradient = gradients[index], !node.layer.weights.isEmpty {
+                        node.layer.weightGradients(outputGradient, context: context)
+                    }
+                    gradients[index] = nil
+                    return
                 }
-                gradients[index] = nil
-                continue
-            }
-            if index == nodes.count - 1 {
-                inputGradients = outputBackward(node.layer)
-            } else {
-                guard let outputGradient = gradients[index] else { continue }  // does not reach the output
-                gradients[index] = nil
-                inputGradients = node.layer.backward(outputGradient, context: context)
-            }
-            for (input, inputGradient) in zip(node.inputs, inputGradients) {
-                gradients[input] = gradients[input].map { context.backend.add([$0, inputGradient]) } ?? inputGradient
+                let inputGradients: [Tensor]
+                if index == nodes.count - 1 {
+                    inputGradients = outputBackward(node.layer)
+                } else {
+                    guard let outputGradient = gradients[index] else { return }  // does not reach the output
+                    gradients[index] = nil
+                    inputGradients = node.layer.backward(outputGradient, context: context)
+                }
+                for (input, inputGradient) in zip(node.inputs, inputGradients) {
+                    gradients[input] = gradients[input].map { context.backend.add([$0, inputGradient]) } ?? inputGradient
+                }
             }
         }
         return gradients[0]

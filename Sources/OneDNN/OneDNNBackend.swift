@@ -44,7 +44,7 @@ public final class OneDNNBackend: Backend {
     /// The cached primitive for `key`, created from the descriptor `makeDescriptor` returns on first use.
     func primitive(_ key: PrimitiveKey, _ makeDescriptor: () -> PrimitiveDescriptor) -> Primitive {
         if let cached = primitives[key] { return cached }
-        let created = Primitive(makeDescriptor(), context: "\(key)")
+        let created = Primitive(makeDescriptor(), key: key)
         primitives[key] = created
         return created
     }
@@ -82,9 +82,11 @@ public final class OneDNNBackend: Backend {
         arguments += libraryMemory.map { dnnl_exec_arg_t(arg: $0.key, memory: $0.value.handle) }
         // Keep the memory objects, and the input buffers they point into, alive until execution has finished.
         withExtendedLifetime((memories, inputs)) {
-            check(dnnl_primitive_execute(primitive.handle, stream, Int32(arguments.count), arguments),
-                  primitive.context)
-            check(dnnl_stream_wait(stream), primitive.context)
+            Profiler.measure(primitive.profileName, "primitive", primitive.profileArguments) {
+                check(dnnl_primitive_execute(primitive.handle, stream, Int32(arguments.count), arguments),
+                      primitive.context)
+                check(dnnl_stream_wait(stream), primitive.context)
+            }
         }
         return results
     }
@@ -127,6 +129,25 @@ struct PrimitiveKey: Hashable, CustomStringConvertible {
         "\(operation) on shapes \(shapes)" + (layouts.isEmpty ? "" : " in layouts \(layouts)")
             + (geometry.map { " with \($0)" } ?? "")
     }
+
+    /// "convolutionForward", "reorder", ...: the operation without its parameters.
+    var operationName: String { String("\(operation)".prefix { $0 != "(" }) }
+
+    /// Shapes and layouts; for convolutions also their floating-point operations (2 per multiply-add, the same
+    /// count forward and for either gradient), so a profile can give each its GFLOP/s.
+    var profileArguments: [String: Profiler.Argument] {
+        var arguments: [String: Profiler.Argument] = ["shapes": .text("\(shapes)")]
+        if !layouts.isEmpty { arguments["layouts"] = .text("\(layouts)") }
+        switch operation {
+        case .convolutionForward, .convolutionBackwardData, .convolutionBackwardWeights:
+            guard let geometry, shapes.count == 2 else { break }
+            let output = geometry.outputShape(shapes[0], channels: shapes[1][3])
+            arguments["flops"] = .number(2 * Double(output.reduce(1, *)) * Double(shapes[1].dropLast().reduce(1, *)))
+        default:
+            arguments["bytes"] = .number(Double(shapes.reduce(0) { $0 + $1.reduce(1, *) }) * 4)
+        }
+        return arguments
+    }
 }
 
 /// A primitive descriptor handle plus the forward descriptor it was hinted with, which must outlive it.
@@ -158,10 +179,17 @@ final class Primitive {
     /// The cache key's description, for error messages.
     let context: String
 
-    init(_ descriptor: PrimitiveDescriptor, context: String) {
+    /// What the profiler records of each execution: the operation, and its shapes and work.
+    let profileName: String
+    let profileArguments: [String: Profiler.Argument]
+
+    init(_ descriptor: PrimitiveDescriptor, key: PrimitiveKey) {
         var primitive: dnnl_primitive_t?
+        context = "\(key)"
         check(dnnl_primitive_create(&primitive, descriptor.handle), context)
-        (self.descriptor, self.handle, self.context) = (descriptor, primitive!, context)
+        (self.descriptor, self.handle) = (descriptor, primitive!)
+        profileName = key.operationName
+        profileArguments = key.profileArguments
     }
 
     deinit {

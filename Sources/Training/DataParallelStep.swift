@@ -35,25 +35,35 @@ public final class DataParallelStep {
         // that any world size computes the same formulas, not just mathematically equal ones.
         let context = RunContext(backend: backend, training: true, sampleKeys: batch.sampleKeys,
                                  crossRankSum: synchronizeBatchNorm ? sumOverRanks : nil)
-        let probabilities = try model.forward(batch.images, context: context)
-        model.backwardToWeights(logitGradient: loss.logitGradient(probabilities: probabilities, labels: batch.labels,
-                                                         globalBatchSize: batch.globalCount), context: context)
+        let probabilities = try Profiler.measure("forward", "phase") { try model.forward(batch.images, context: context) }
+        let logitGradient = Profiler.measure("loss gradient", "phase") {
+            loss.logitGradient(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount)
+        }
+        Profiler.measure("backward", "phase") { model.backwardToWeights(logitGradient: logitGradient, context: context) }
         let weights = model.trainableWeights
         var gradients = weights.map { $0.weight.gradient! }
-        try waiting(for: .gradients) { try world.sum(&gradients, bucketElements: bucketElements) }
+        try Profiler.measure("gradient allreduce", "phase") {
+            try waiting(for: .gradients) { try world.sum(&gradients, bucketElements: bucketElements) }
+        }
         for (entry, gradient) in zip(weights, gradients) { entry.weight.gradient = gradient }
-        optimizer.apply(to: weights)
+        Profiler.measure("optimizer", "phase") { optimizer.apply(to: weights) }
 
-        var totals = [loss.loss(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount),
-                      Float(correctCount(probabilities, batch.labels))]
-        try waiting(for: .metrics) { try totals.withUnsafeMutableBufferPointer { try world.sum($0) } }
-        return Result(loss: totals[0], correct: Int(totals[1]))
+        return try Profiler.measure("loss and metrics allreduce", "phase") {
+            var totals = [loss.loss(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount),
+                          Float(correctCount(probabilities, batch.labels))]
+            try waiting(for: .metrics) { try totals.withUnsafeMutableBufferPointer { try world.sum($0) } }
+            return Result(loss: totals[0], correct: Int(totals[1]))
+        }
     }
 
     /// Batch-norm statistics summed over ranks. Layers cannot throw mid-pass, so an MPI failure here ends the
     /// job with its message (a half-synchronised step cannot be recovered).
     private func sumOverRanks(_ values: UnsafeMutableBufferPointer<Double>) {
-        do { try waiting(for: .batchNormStatistics) { try world.sum(values) } } catch {
+        do {
+            try Profiler.measure("batch-norm allreduce", "communication", ["values": .number(Double(values.count))]) {
+                try waiting(for: .batchNormStatistics) { try world.sum(values) }
+            }
+        } catch {
             print("bc-train: error: \(error)")
             world.abort(code: 1)
         }

@@ -11,6 +11,8 @@ import Tensors
 public enum TrainingOutcome: Equatable {
     case finished, stoppedEarly
     case interrupted(signal: Int32)
+    /// `--profile`: the profiled steps ran and their profile is written; the run itself is unchanged.
+    case profiled
 }
 
 /// The epoch/step loop of one rank. Every rank runs the same steps; at each step boundary they agree on stop
@@ -28,6 +30,9 @@ public final class Trainer {
     /// Names of the head's layers, which stay trainable while the backbone is frozen.
     let headLayers: Set<String>
     let watchdog: StallWatchdog
+    /// With `--profile STEPS`: one warm-up step, then STEPS recorded ones, then the profile is written and training
+    /// ends without writing checkpoints.
+    var profiling: (steps: Int, profiler: Profiler, stepsRun: Int)?
 
     init(config: TrainingConfig, world: MPIWorld, step: DataParallelStep, training: BatchSource,
          validation: BatchSource?, checkpoints: CheckpointStore, state: RunState, headLayers: Set<String>,
@@ -57,16 +62,22 @@ public final class Trainer {
             var images = 0
             watchdog.resetWaitedSeconds()
             while state.step < training.stepsPerEpoch {
+                if let done = try profileStep() { return done }
                 watchdog.stepStarted("step \(state.step + 1) of epoch \(state.epoch + 1)")
-                let (stopSignal, checkpointDue) = try agreeAtStepBoundary()
+                let stepStart = Profiler.current?.microseconds()
+                let (stopSignal, checkpointDue) = try Profiler.measure("step agreement", "phase") { try agreeAtStepBoundary() }
+                if stopSignal != 0 && profiling != nil {
+                    log("\nstopped by signal \(stopSignal) while profiling; the run is unchanged")
+                    return .interrupted(signal: stopSignal)
+                }
                 if stopSignal != 0 {
                     try saveLast()
                     log("\nstopped by signal \(stopSignal) at epoch \(state.epoch + 1), step \(state.step); "
                         + "\(checkpoints.last.path) written: run the same command again to resume")
                     return .interrupted(signal: stopSignal)
                 }
-                if checkpointDue { try saveLast() }
-                let batch = try watchdog.waiting(for: .trainingBatch) { try training.next() }
+                if checkpointDue && profiling == nil { try saveLast() }
+                let batch = try Profiler.measure("next batch", "phase") { try watchdog.waiting(for: .trainingBatch) { try training.next() } }
                 step.optimizer.learningRate = warmupLearningRate(base: state.learningRate, globalStep: state.globalStep,
                                                                  warmupSteps: warmupSteps)
                 let result = try step.run(batch)
@@ -83,7 +94,9 @@ public final class Trainer {
                 images += batch.globalCount
                 if world.rank == 0 { bar.show(step: state.step, elapsed: Date().timeIntervalSince(started), metrics: epochMetrics) }
                 watchdog.stepFinished()
+                if let stepStart { Profiler.current?.record("step \(state.globalStep)", "step", since: stepStart) }
             }
+            if profiling != nil { return try finishProfile() }
             let elapsed = Date().timeIntervalSince(started)
             let timing = EpochTiming(steps: state.step - firstStep, images: images, seconds: elapsed,
                                      waited: watchdog.secondsWaited)
@@ -91,6 +104,25 @@ public final class Trainer {
             log(timing.description)
         }
         return state.stoppedEarly ? .stoppedEarly : .finished
+    }
+
+    /// Counts the steps of a profiled run: starts recording after the warm-up step (which creates the primitives),
+    /// and ends the run once the recorded steps are done.
+    private func profileStep() throws -> TrainingOutcome? {
+        guard var run = profiling else { return nil }
+        if run.stepsRun == 1 { Profiler.current = run.profiler }
+        if run.stepsRun == run.steps + 1 { return try finishProfile() }
+        run.stepsRun += 1
+        profiling = run
+        return nil
+    }
+
+    private func finishProfile() throws -> TrainingOutcome {
+        Profiler.current = nil
+        guard let run = profiling else { return .profiled }
+        let summary = try TrainingProfile.write(run.profiler, world: world, directory: checkpoints.directory)
+        log("\n" + summary)
+        return .profiled
     }
 
     private var epochMetrics: [(String, Double)] {

@@ -15,8 +15,10 @@ public enum TrainingRun {
     /// Exit status of a run stopped by a signal after writing its checkpoint (sysexits' EX_TEMPFAIL): run again.
     public static let resumableExitCode: Int32 = 75
 
+    /// `profileSteps` > 0: profile that many steps after one warm-up step, write the profile, and end without
+    /// changing the run (`--profile`).
     public static func run(configPath: String, overrides: [String], resume: Bool,
-                           dropMissingFiles: Bool = false) throws -> TrainingOutcome {
+                           dropMissingFiles: Bool = false, profileSteps: Int = 0) throws -> TrainingOutcome {
         let world = try MPIWorld.shared()
         if world.rank == 0 { csupport_announce_stop_requests(stopAnnouncement) }
         let configPath = URL(fileURLWithPath: configPath).path
@@ -119,9 +121,11 @@ public enum TrainingRun {
         let trainer = Trainer(config: config, world: world, step: step, training: LoaderBatchSource(training),
                               validation: validation.map(LoaderBatchSource.init), checkpoints: checkpoints, state: state,
                               headLayers: headLayerNames, watchdog: watchdog)
+        if profileSteps > 0 { trainer.profiling = (profileSteps, Profiler(), 0) }
         let outcome: TrainingOutcome
         do { outcome = try trainer.run() } catch { throw FailureDuringTraining(underlying: error) }
         if case .interrupted = outcome { return outcome }
+        if outcome == .profiled { return outcome }
         log("done: \(checkpoints.directory.path) holds last.h5, best.h5, history.csv, config.json and split.json")
         return outcome
     }

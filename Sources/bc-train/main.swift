@@ -22,6 +22,14 @@ struct BCTrain: ParsableCommand {
     @Flag(help: ArgumentHelp("On resume, leave out files of the run's split that are no longer in the data folder "
           + "(named in the log) instead of refusing to continue."))
     var dropMissingFiles = false
+    @Option(help: ArgumentHelp("Profile this many training steps (after one warm-up step) on every rank: writes "
+            + "profile.json (Chrome trace, one track per rank) and profile.txt to the run folder, prints the summary, "
+            + "and ends without changing the run.", valueName: "steps"))
+    var profile = 0
+
+    func validate() throws {
+        guard profile >= 0 else { throw ValidationError("--profile must be a number of steps, 1 or more") }
+    }
 
     func run() throws {
         // First of all: a preemption signal may come while MPI, the data and the model load.
@@ -33,8 +41,8 @@ struct BCTrain: ParsableCommand {
         }
         do {
             switch try TrainingRun.run(configPath: config, overrides: overrides, resume: !noResume,
-                                       dropMissingFiles: dropMissingFiles) {
-            case .finished, .stoppedEarly: return
+                                       dropMissingFiles: dropMissingFiles, profileSteps: profile) {
+            case .finished, .stoppedEarly, .profiled: return
             case .interrupted:
                 if world.rank == 0 {
                     print("bc-train: the ranks exit with status \(TrainingRun.resumableExitCode), the planned stop after a signal, "
