@@ -99,7 +99,7 @@ public final class BatchNormalization: CollectiveLayer {
         }
         // Synchronised: this rank's sums of dy * x_hat and dy (its weight gradients; the step sums those over
         // ranks), then with the global sums, dx = gamma / std * (dy - sum(dy) / M - x_hat * sum(dy * x_hat) / M),
-        // written as two per-channel affine maps (batch-norm inference) of dy and of x.
+        // a per-channel map of dy and x computed in one pass.
         let c = channels
         let local = input.shape[0] == 0 ? nil : backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma,
                                                                           mean: mean, variance: variance, epsilon: epsilon)
@@ -109,13 +109,12 @@ public final class BatchNormalization: CollectiveLayer {
         sums.withUnsafeMutableBufferPointer { sumOverRanks($0) }
         guard input.shape[0] > 0 else { return [input] }
         let count = sums[2 * c], gammas = gamma.scalars, variances = variance.scalars
-        let factor = (0..<c).map { -Double(gammas[$0]) / (Double(variances[$0]) + Double(epsilon)).squareRoot() / count }
-        let towardX = backend.batchNormInference(
-            input, gamma: Tensor(shape: [c], scalars: (0..<c).map { Float(factor[$0] * sums[$0]) }),
-            beta: Tensor(shape: [c], scalars: (0..<c).map { Float(factor[$0] * sums[c + $0]) }),
-            mean: mean, variance: variance, epsilon: epsilon)
-        let towardGradient = scaledByGammaOverDeviation(outputGradient, variance: variance, backend: backend)
-        return [backend.add([towardGradient, towardX])]
+        let deviation = (0..<c).map { (Double(variances[$0]) + Double(epsilon)).squareRoot() }
+        let factor = (0..<c).map { -Double(gammas[$0]) / deviation[$0] / count }
+        let coefficients = ChannelCoefficients(scale: (0..<c).map { Float(Double(gammas[$0]) / deviation[$0]) },
+                                               xScale: (0..<c).map { Float(factor[$0] * sums[$0] / deviation[$0]) },
+                                               center: mean.scalars, offset: (0..<c).map { Float(factor[$0] * sums[c + $0]) })
+        return [backend.channelwiseCombination(outputGradient: outputGradient, x: input, coefficients)]
     }
 
     /// dy * gamma / sqrt(variance + epsilon), per channel: the layer's affine map without its offsets (mean and

@@ -7,6 +7,12 @@ private let scaleAndShift = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
 
 // Batch normalization runs in the layout of its input: (N, C) plain or NHWC in either layout.
 extension OneDNNBackend {
+    public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor {
+        Profiler.measure("channelwiseCombination", "primitive", ["shapes": .text("\(x.shape)")]) {
+            Tensors.channelwiseCombination(outputGradient, reordered(x, to: outputGradient.layout), coefficients, threads: threads)
+        }
+    }
+
     public func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput {
         let channels = x.shape.last!
         let key = PrimitiveKey(operation: .batchNormTraining(epsilon: epsilon), shapes: [x.shape], layouts: [x.layout])

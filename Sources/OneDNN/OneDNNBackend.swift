@@ -11,12 +11,15 @@ import Tensors
 /// are created per call around the tensors' own buffers. Not thread-safe: use one backend per thread.
 public final class OneDNNBackend: Backend {
     public let name = "onednn"
+    /// The OpenMP threads of its primitives, also used by its own kernels.
+    let threads: Int
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
     private var primitives: [PrimitiveKey: Primitive] = [:]
 
     public init(threads: Int) {
         precondition(threads > 0, "thread count must be positive, got \(threads)")
+        self.threads = threads
         // Every step allocates and frees activations of tens of MB. glibc serves those with fresh mmaps whose
         // page faults cost more than some convolutions compute (a 1x1 64->256 at batch 16: 34 ms instead of
         // 12), so keep freed memory in the heap for the next step instead, as TensorFlow's allocator does.

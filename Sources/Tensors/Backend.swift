@@ -31,6 +31,9 @@ public protocol Backend: AnyObject {
     /// Gradients of `batchNormTraining` (the batch statistics depend on `x`).
     func batchNormBackward(_ x: Tensor, outputGradient: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor,
                            epsilon: Float) -> BatchNormGradients
+    /// `channelwiseCombination` of `outputGradient` and `x`, in `outputGradient`'s layout: synchronised batch norm's
+    /// input gradient in one pass.
+    func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor
 
     // MARK: Pooling and padding
     /// Max pooling treats padding as minus infinity; average pooling excludes padding from the count (TensorFlow).

@@ -1,4 +1,8 @@
 extension ReferenceBackend {
+    public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor {
+        Tensors.channelwiseCombination(outputGradient.plain(), x.plain(), coefficients, threads: 1)
+    }
+
     public func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput {
         let (mean, variance) = channelStatistics(x)
         let y = normalize(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)

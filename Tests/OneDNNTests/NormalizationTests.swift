@@ -55,3 +55,36 @@ final class NormalizationTests: BackendComparisonCase {
         }
     }
 }
+
+/// The one-pass input gradient of synchronised batch norm, in the plain and the blocked layout (with padded channel
+/// blocks), against the formula computed element by element in Double.
+final class ChannelwiseCombinationTests: BackendComparisonCase {
+    func testCombinesEveryChannelInEitherLayoutAndKeepsPaddingZero() {
+        for (index, shape) in [[2, 5, 7, 3], [1, 4, 4, 17], [3, 3, 3, 64], [8, 5]].enumerated() {
+            let channels = shape.last!, seed = UInt64(index) * 10
+            let dy = randomTensor(shape, seed: seed + 1), x = randomTensor(shape, seed: seed + 2, in: 0.5...2.5)
+            let coefficients = ChannelCoefficients(scale: randomTensor([channels], seed: seed + 3).scalars,
+                                                   xScale: randomTensor([channels], seed: seed + 4).scalars,
+                                                   center: randomTensor([channels], seed: seed + 5, in: 0.5...2.5).scalars,
+                                                   offset: randomTensor([channels], seed: seed + 6).scalars)
+            let (dys, xs) = (dy.scalars, x.scalars)
+            let expected = Tensor(shape: shape, scalars: (0..<dy.count).map { i -> Float in
+                let c = i % channels
+                return Float(Double(coefficients.scale[c]) * Double(dys[i])
+                             + Double(coefficients.xScale[c]) * (Double(xs[i]) - Double(coefficients.center[c]))
+                             + Double(coefficients.offset[c]))
+            })
+            let layouts: [(TensorLayout, TensorLayout)] = shape.count == 4
+                ? [(.plain, .plain), (.channelsBlocked16, .channelsBlocked16), (.channelsBlocked16, .plain)] : [(.plain, .plain)]
+            for (gradientLayout, inputLayout) in layouts {
+                let actual = fast.channelwiseCombination(outputGradient: dy.converted(to: gradientLayout),
+                                                         x: x.converted(to: inputLayout), coefficients)
+                XCTAssertEqual(actual.layout, gradientLayout, "\(shape): the result has the gradient's layout")
+                assertClose(actual, expected, tolerance: 1e-5, "channelwiseCombination \(shape) \(gradientLayout) \(inputLayout)")
+                if gradientLayout == .channelsBlocked16 { assertLayout(actual, .channelsBlocked16, "\(shape)") }
+            }
+            assertClose(reference.channelwiseCombination(outputGradient: dy, x: x, coefficients), expected, tolerance: 1e-5,
+                        "reference channelwiseCombination \(shape)")
+        }
+    }
+}
