@@ -7,17 +7,19 @@
 # 2 x 1 it runs two processes of half the batch at once without exchanging gradients (an upper bound for Keras).
 #   Launch/bench-train.sh                                          # the full comparison (about an hour on 2 cores)
 #   Launch/bench-train.sh --size 64 --steps 2 --models resnet50    # a quick check that it runs
+#   Launch/bench-train.sh --algorithm winograd                     # bc-train with compute.convolution_algorithm
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Launch/setup.sh
-size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;
         --steps) steps="$2"; shift 2 ;;
         --models) models="$2"; shift 2 ;;
         --no-peer) peer=no; shift ;;
-        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer)" >&2
+        --algorithm) algorithm="$2"; shift 2 ;;
+        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto)" >&2
            exit 2 ;;
     esac
 done
@@ -37,7 +39,8 @@ ours() {
  "model": {"architecture": "$model", "input_size": [$size, $size], "classes": 2},
  "data": {"root": "$work/data", "split_fractions": [1, 0, 0], "loader_threads": 1},
  "training": {"epochs": 2, "batch_size": $batch, "threads_per_rank": $threads},
- "callbacks": {"monitor": "loss", "checkpoint_every_minutes": 0, "progress": "epochs"}}
+ "callbacks": {"monitor": "loss", "checkpoint_every_minutes": 0, "progress": "epochs"},
+ "compute": {"convolution_algorithm": "$algorithm"}}
 JSON
     OMP_NUM_THREADS="$threads" mpirun -n "$ranks" --bind-to none "$bin/bc-train" "$config" --no-resume </dev/null \
         | sed -n 's/^timing: .* s, \([0-9.]*\) images\/s; per step .* of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*/\1 \2 \3/p' \
@@ -62,7 +65,7 @@ keras() {
 }
 
 if [[ "$peer" == yes ]]; then ensure_python_referee; fi
-echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed"
+echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm; $(lscpu | sed -n 's/^Model name: *//p')"
 printf '%-12s %-16s %12s %18s %16s %12s\n' model layout "bc-train img/s" "allreduce s/step" "data s/step" "Keras img/s"
 for model in $models; do
     for layout in "1 2" "2 1"; do

@@ -36,13 +36,15 @@ extension OneDNNBackend {
         let dataKey = PrimitiveKey(operation: .convolutionBackwardData, shapes: shapes.key, geometry: geometry)
         let backwardData = primitive(dataKey) {
             convolutionDescriptor(shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST)) { src, dst in
-                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
-                var operation = dnnl_convolution_desc_t()
-                check(dnnl_convolution_backward_data_desc_init(
-                    &operation, dnnl_convolution_direct, &src, &weights, &dst,
-                    geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(dataKey)")
-                let hint = convolutionForwardDescriptor(shapes, withBias: false, "\(dataKey)").handle
-                return describe(&operation, hint: hint, "\(dataKey)")
+                firstImplemented("\(dataKey)") { algorithm in
+                    var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                    var operation = dnnl_convolution_desc_t()
+                    check(dnnl_convolution_backward_data_desc_init(
+                        &operation, algorithm, &src, &weights, &dst,
+                        geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(dataKey)")
+                    let hint = convolutionForwardDescriptor(shapes, withBias: false, "\(dataKey)").handle
+                    return describeIfImplemented(&operation, hint: hint, "\(dataKey)")
+                }
             }
         }
 
@@ -50,14 +52,16 @@ extension OneDNNBackend {
                                       geometry: geometry)
         let backwardWeights = primitive(weightsKey) {
             convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST)) { src, dst in
-                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
-                var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
-                var operation = dnnl_convolution_desc_t()
-                check(dnnl_convolution_backward_weights_desc_init(
-                    &operation, dnnl_convolution_direct, &src, &weights, &bias, &dst,
-                    geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(weightsKey)")
-                let hint = convolutionForwardDescriptor(shapes, withBias: withBias, "\(weightsKey)").handle
-                return describe(&operation, hint: hint, "\(weightsKey)")
+                firstImplemented("\(weightsKey)") { algorithm in
+                    var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                    var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
+                    var operation = dnnl_convolution_desc_t()
+                    check(dnnl_convolution_backward_weights_desc_init(
+                        &operation, algorithm, &src, &weights, &bias, &dst,
+                        geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(weightsKey)")
+                    let hint = convolutionForwardDescriptor(shapes, withBias: withBias, "\(weightsKey)").handle
+                    return describeIfImplemented(&operation, hint: hint, "\(weightsKey)")
+                }
             }
         }
 
@@ -101,15 +105,29 @@ extension OneDNNBackend {
     private func convolutionForwardDescriptor(_ shapes: ConvolutionShapes, withBias: Bool,
                                               _ context: String) -> PrimitiveDescriptor {
         convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST)) { src, dst in
-            var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
-            var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
-            var operation = dnnl_convolution_desc_t()
-            let g = shapes.geometry
-            check(dnnl_convolution_forward_desc_init(
-                &operation, dnnl_forward_training, dnnl_convolution_direct, &src, &weights, &bias, &dst,
-                g.dnnlStrides, g.dnnlPaddingBefore, g.dnnlPaddingAfter), context)
-            return describe(&operation, context)
+            firstImplemented(context) { algorithm in
+                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
+                var operation = dnnl_convolution_desc_t()
+                let g = shapes.geometry
+                check(dnnl_convolution_forward_desc_init(
+                    &operation, dnnl_forward_training, algorithm, &src, &weights, &bias, &dst,
+                    g.dnnlStrides, g.dnnlPaddingBefore, g.dnnlPaddingAfter), context)
+                return describeIfImplemented(&operation, context)
+            }
         }
+    }
+
+    /// The descriptor `make` returns for the first of the backend's algorithms oneDNN implements for it:
+    /// Winograd falls back to direct for the shapes it has no kernels for.
+    private func firstImplemented(_ context: String, _ make: (dnnl_alg_kind_t) -> PrimitiveDescriptor?) -> PrimitiveDescriptor {
+        let algorithms = switch convolutionAlgorithm {
+        case .direct: [dnnl_convolution_direct]
+        case .winograd: [dnnl_convolution_winograd, dnnl_convolution_direct]
+        case .auto: [dnnl_convolution_auto]
+        }
+        for algorithm in algorithms { if let described = make(algorithm) { return described } }
+        failed(dnnl_unimplemented, context)
     }
 
     /// A convolution descriptor made by `make` from source and destination descriptors whose layouts oneDNN

@@ -9,17 +9,26 @@ import Tensors
 ///
 /// Each distinct (operation, shapes, parameters) gets its primitive created once and cached; memory objects
 /// are created per call around the tensors' own buffers. Not thread-safe: use one backend per thread.
+/// How oneDNN computes convolutions. `direct` rounds like the reference backend and Keras (to about 1e-6);
+/// `winograd` uses oneDNN's Winograd kernels for the 3x3 stride-1 convolutions it has them for (AVX-512 CPUs;
+/// the others stay direct), faster and rounding differently; `auto` lets oneDNN choose per convolution.
+public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
+    case direct, winograd, auto
+}
+
 public final class OneDNNBackend: Backend {
     public let name = "onednn"
+    public let convolutionAlgorithm: ConvolutionAlgorithm
     /// The OpenMP threads of its primitives, also used by its own kernels.
     let threads: Int
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
     private var primitives: [PrimitiveKey: Primitive] = [:]
 
-    public init(threads: Int) {
+    public init(threads: Int, convolutionAlgorithm: ConvolutionAlgorithm = .direct) {
         precondition(threads > 0, "thread count must be positive, got \(threads)")
         self.threads = threads
+        self.convolutionAlgorithm = convolutionAlgorithm
         // Every step allocates and frees activations of tens of MB. glibc serves those with fresh mmaps whose
         // page faults cost more than some convolutions compute (a 1x1 64->256 at batch 16: 34 ms instead of
         // 12), so keep freed memory in the heap for the next step instead, as TensorFlow's allocator does.
@@ -56,10 +65,18 @@ public final class OneDNNBackend: Backend {
     /// Backward operations pass the matching forward descriptor as `hint`; the result owns it.
     func describe<Operation>(_ operation: inout Operation, hint: dnnl_primitive_desc_t? = nil,
                              _ context: @autoclosure () -> String) -> PrimitiveDescriptor {
+        guard let described = describeIfImplemented(&operation, hint: hint, context()) else { failed(dnnl_unimplemented, context()) }
+        return described
+    }
+
+    /// `describe`, or nil where oneDNN has no implementation (e.g. a Winograd convolution of another shape).
+    func describeIfImplemented<Operation>(_ operation: inout Operation, hint: dnnl_primitive_desc_t? = nil,
+                                          _ context: @autoclosure () -> String) -> PrimitiveDescriptor? {
         var descriptor: dnnl_primitive_desc_t?
         let status = withUnsafePointer(to: &operation) {
             dnnl_primitive_desc_create(&descriptor, $0, nil, engine, hint)
         }
+        if status == dnnl_unimplemented { return nil }
         check(status, context())
         return PrimitiveDescriptor(handle: descriptor!, hint: hint)
     }
@@ -266,6 +283,10 @@ final class Memory {
 /// Stops on a failed oneDNN call: every failure here is a programming error (callers validate shapes).
 func check(_ status: dnnl_status_t, _ context: @autoclosure () -> String) {
     guard status != dnnl_success else { return }
+    failed(status, context())
+}
+
+func failed(_ status: dnnl_status_t, _ context: String) -> Never {
     let name: String
     switch status {
     case dnnl_out_of_memory: name = "out_of_memory"
@@ -276,5 +297,5 @@ func check(_ status: dnnl_status_t, _ context: @autoclosure () -> String) {
     case dnnl_not_required: name = "not_required"
     default: name = "status \(status.rawValue)"
     }
-    fatalError("oneDNN failed with \(name): \(context())")
+    fatalError("oneDNN failed with \(name): \(context)")
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Images
 import Models
+import OneDNN
 
 /// Everything a run needs, read from `config.json`. Every key has a default except `data.root`; unknown keys
 /// are rejected with a suggestion. `batch_size` is the *global* batch, split over however many ranks run.
@@ -12,9 +13,10 @@ public struct TrainingConfig: Codable, Equatable {
     public var training = TrainingOptions()
     public var callbacks = CallbackOptions()
     public var distributed = DistributedOptions()
+    public var compute = ComputeOptions()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case runName = "run_name", outputDirectory = "output_dir", model, data, training, callbacks, distributed
+        case runName = "run_name", outputDirectory = "output_dir", model, data, training, callbacks, distributed, compute
     }
 
     public init(data: DataOptions) { self.data = data }
@@ -29,6 +31,7 @@ public struct TrainingConfig: Codable, Equatable {
         training = try c.decodeIfPresent(TrainingOptions.self, forKey: .training) ?? training
         callbacks = try c.decodeIfPresent(CallbackOptions.self, forKey: .callbacks) ?? callbacks
         distributed = try c.decodeIfPresent(DistributedOptions.self, forKey: .distributed) ?? distributed
+        compute = try c.decodeIfPresent(ComputeOptions.self, forKey: .compute) ?? compute
     }
 
     /// The folder of this run's checkpoints, config, split and history.
@@ -224,5 +227,24 @@ public struct DistributedOptions: Codable, Equatable {
         bucketMegabytes = try c.decodeIfPresent(Int.self, forKey: .bucketMegabytes) ?? bucketMegabytes
         stallWarningSeconds = try c.decodeIfPresent(Double.self, forKey: .stallWarningSeconds) ?? stallWarningSeconds
         stallWarningFactor = try c.decodeIfPresent(Double.self, forKey: .stallWarningFactor) ?? stallWarningFactor
+    }
+}
+
+/// How each rank computes.
+public struct ComputeOptions: Codable, Equatable {
+    /// `direct` (Keras' rounding), `winograd` (faster 3x3 convolutions where oneDNN has them) or `auto` (oneDNN
+    /// chooses per convolution).
+    public var convolutionAlgorithm = ConvolutionAlgorithm.direct
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case convolutionAlgorithm = "convolution_algorithm"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        convolutionAlgorithm = try c.decodeChoice(ConvolutionAlgorithm.self, forKey: .convolutionAlgorithm) ?? convolutionAlgorithm
     }
 }

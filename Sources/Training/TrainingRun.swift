@@ -77,7 +77,8 @@ public enum TrainingRun {
         let trainSamples = split.samples("train", of: dataset)!
         let loss = CategoricalCrossentropy(classWeights: try classWeights(config, trainSamples, dataset.classNames))
         let optimizer = makeOptimizer(config.training.optimizer)
-        let backend = OneDNNBackend(threads: config.training.threadsPerRank)
+        let backend = OneDNNBackend(threads: config.training.threadsPerRank,
+                                    convolutionAlgorithm: config.compute.convolutionAlgorithm)
         let watchdog = StallWatchdog(floorSeconds: config.distributed.stallWarningSeconds,
                                      factor: config.distributed.stallWarningFactor,
                                      rankName: "rank \(world.rank) (\(hostName()))")
@@ -271,7 +272,7 @@ public enum TrainingRun {
     }
 
     /// Resuming is refused when the config changed in a way that would make the continuation a different run;
-    /// epochs may grow, and threads, loader, checkpoint, progress and stall-warning settings may change.
+    /// epochs may grow, and threads, loader, checkpoint, progress, stall-warning and compute settings may change.
     static func requireCompatible(_ saved: TrainingConfig, _ current: TrainingConfig, configPath: String) throws {
         var comparable = current
         comparable.training.epochs = saved.training.epochs
@@ -283,6 +284,7 @@ public enum TrainingRun {
         comparable.callbacks.progress = saved.callbacks.progress
         comparable.distributed.stallWarningSeconds = saved.distributed.stallWarningSeconds
         comparable.distributed.stallWarningFactor = saved.distributed.stallWarningFactor
+        comparable.compute = saved.compute
         guard comparable != saved else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
