@@ -86,6 +86,8 @@ extension TrainingConfig {
         try require(distributed.stallWarningSeconds >= 0, "distributed.stall_warning_seconds",
                     "must not be negative (0 turns the stall warnings off)")
         try require(distributed.stallWarningFactor >= 1, "distributed.stall_warning_factor", "must be at least 1")
+        try require(distributed.stallAbortSeconds >= 0, "distributed.stall_abort_seconds",
+                    "must not be negative (0, the default, never ends the job)")
     }
 }
 

@@ -31,10 +31,15 @@ public final class StallWatchdog {
     /// 0 turns the warnings off.
     public let floorSeconds: Double
     public let factor: Double
+    /// A wait this long ends the job (`abort`); 0 never does.
+    public let abortSeconds: Double
+    /// Exit status of a job the watchdog ended (a stuck rank, a hung filesystem): it can be requeued.
+    public static let stalledExitCode: Int32 = 76
     /// "rank 3 (node7)"
     let rankName: String
     private let clock: () -> Double
     private let report: (String) -> Void
+    private let abort: (String) -> Void
 
     private let lock = NSLock()
     private var recentStepSeconds: [Double] = []
@@ -55,9 +60,17 @@ public final class StallWatchdog {
         var warned = false
     }
 
-    public init(floorSeconds: Double, factor: Double, rankName: String, clock: @escaping () -> Double = monotonicSeconds,
-                report: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
-        (self.floorSeconds, self.factor, self.rankName, self.clock, self.report) = (floorSeconds, factor, rankName, clock, report)
+    /// `abort` ends the process by default, from the watchdog's own thread, with `_exit`: the training thread is
+    /// blocked in MPI, and exit handlers (MPI_Finalize) must not run beside it; `mpirun` then ends the other ranks.
+    public init(floorSeconds: Double, factor: Double, abortSeconds: Double = 0, rankName: String,
+                clock: @escaping () -> Double = monotonicSeconds,
+                report: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
+                abort: @escaping (String) -> Void = {
+                    FileHandle.standardError.write(Data(($0 + "\n").utf8))
+                    _exit(StallWatchdog.stalledExitCode)
+                }) {
+        (self.floorSeconds, self.factor, self.abortSeconds, self.rankName) = (floorSeconds, factor, abortSeconds, rankName)
+        (self.clock, self.report, self.abort) = (clock, report, abort)
     }
 
     /// Where training is now, as the warnings name it ("step 412 of epoch 5", "the validation after epoch 5").
@@ -113,8 +126,15 @@ public final class StallWatchdog {
 
     /// Prints the warning if the current wait has become too long (and not yet reported at this length).
     public func check() {
-        guard floorSeconds > 0 else { return }
         let now = clock()
+        if abortSeconds > 0, let current = lock.withLock({ wait }), now - current.since >= abortSeconds {
+            abort("bc-train: \(rankName): \(current.position) has waited \(seconds(now - current.since)) in "
+                  + "\(current.point.rawValue), longer than distributed.stall_abort_seconds (\(seconds(abortSeconds))); "
+                  + "\(current.point.likelyCause). Ending the job with exit status \(Self.stalledExitCode) so that it can be "
+                  + "requeued; the re-run resumes from the last checkpoint")
+            return
+        }
+        guard floorSeconds > 0 else { return }
         let due = lock.withLock { () -> Wait? in
             guard var current = wait, now - current.since >= current.nextWarning else { return nil }
             // Twice the wait so far: a watchdog that could not run for a while (its process was stopped) warns once.
@@ -129,11 +149,13 @@ public final class StallWatchdog {
                + "(\(usual)); \(due.point.likelyCause)")
     }
 
-    /// Checks in a background thread, a few times per floor period, until `stop`. Does nothing when the floor is 0.
+    /// Checks in a background thread, a few times per floor (or abort) period, until `stop`. Does nothing when both
+    /// are 0.
     public func start() {
-        guard floorSeconds > 0 else { return }
+        let period = [floorSeconds, abortSeconds].filter { $0 > 0 }.min()
+        guard let period else { return }
         lock.withLock { running = true }
-        let interval = min(1, max(floorSeconds / 4, 0.05))
+        let interval = min(1, max(period / 4, 0.05))
         let thread = Thread { [self] in
             while lock.withLock({ running }) {
                 Thread.sleep(forTimeInterval: interval)

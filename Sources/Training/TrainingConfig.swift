@@ -212,10 +212,13 @@ public struct DistributedOptions: Codable, Equatable {
     /// max(stall_warning_seconds, stall_warning_factor x the median recent step time); 0 seconds turns it off.
     public var stallWarningSeconds: Double = 60
     public var stallWarningFactor: Double = 10
+    /// A rank waiting this long ends the job with exit status 76 (requeue it); 0, the default, never does.
+    public var stallAbortSeconds: Double = 0
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case syncBatchNorm = "sync_batch_norm", bucketMegabytes = "bucket_megabytes"
         case stallWarningSeconds = "stall_warning_seconds", stallWarningFactor = "stall_warning_factor"
+        case stallAbortSeconds = "stall_abort_seconds"
     }
 
     public init() {}
@@ -227,6 +230,7 @@ public struct DistributedOptions: Codable, Equatable {
         bucketMegabytes = try c.decodeIfPresent(Int.self, forKey: .bucketMegabytes) ?? bucketMegabytes
         stallWarningSeconds = try c.decodeIfPresent(Double.self, forKey: .stallWarningSeconds) ?? stallWarningSeconds
         stallWarningFactor = try c.decodeIfPresent(Double.self, forKey: .stallWarningFactor) ?? stallWarningFactor
+        stallAbortSeconds = try c.decodeIfPresent(Double.self, forKey: .stallAbortSeconds) ?? stallAbortSeconds
     }
 }
 

@@ -81,6 +81,7 @@ public enum TrainingRun {
                                     convolutionAlgorithm: config.compute.convolutionAlgorithm)
         let watchdog = StallWatchdog(floorSeconds: config.distributed.stallWarningSeconds,
                                      factor: config.distributed.stallWarningFactor,
+                                     abortSeconds: config.distributed.stallAbortSeconds,
                                      rankName: "rank \(world.rank) (\(hostName()))")
         let step = DataParallelStep(model: model, optimizer: optimizer, loss: loss, backend: backend, world: world,
                                     synchronizeBatchNorm: config.distributed.syncBatchNorm,
@@ -284,6 +285,7 @@ public enum TrainingRun {
         comparable.callbacks.progress = saved.callbacks.progress
         comparable.distributed.stallWarningSeconds = saved.distributed.stallWarningSeconds
         comparable.distributed.stallWarningFactor = saved.distributed.stallWarningFactor
+        comparable.distributed.stallAbortSeconds = saved.distributed.stallAbortSeconds
         comparable.compute = saved.compute
         guard comparable != saved else { return }
         let encoder = JSONEncoder()

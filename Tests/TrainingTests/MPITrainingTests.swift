@@ -152,6 +152,29 @@ final class MPITrainingTests: XCTestCase {
         for (path, tensor) in expected { XCTAssertEqual(actual[path]?.scalars, tensor.scalars, "\(path) differs after the stall") }
     }
 
+    /// With `distributed.stall_abort_seconds`, a rank left waiting by a stopped one ends the job after that long, with
+    /// exit status 76 and one line naming itself and what it waited for, instead of holding the allocation forever.
+    func testStallAbortEndsAJobWhoseRankIsStuck() throws {
+        let run = try MPIRun.prepare("stallabort")
+        let config = try run.writeConfig(["training.epochs": 3, "distributed.stall_abort_seconds": 8])
+        var stopped: Int32?
+        let started = Date()
+        let outcome = try run.launch(ranks: 2, config: config, limit: 120) { mpirun in
+            XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun), "no checkpoint appeared")
+            stopped = run.rankProcesses(of: mpirun).randomElement()
+            if let stopped { kill(stopped, SIGSTOP) }
+        }
+        if let stopped { kill(stopped, SIGKILL) }
+        XCTAssertEqual(outcome.status, 76, outcome.output)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 100)
+        let lines = outcome.output.split(separator: "\n").filter { $0.contains("longer than distributed.stall_abort_seconds (8.0 s)") }
+        // The waiting rank says so; the stopped one may too, in the moment between mpirun's SIGCONT and its SIGTERM.
+        XCTAssertFalse(lines.isEmpty, outcome.output)
+        for line in lines {
+            XCTAssertTrue(line.hasPrefix("bc-train: rank ") && line.contains("Ending the job with exit status 76"), outcome.output)
+        }
+    }
+
     /// kill -9 of rank 0 while it writes last.h5 (every step writes one; the kill lands while the temporary file is
     /// being written: an optimizer-laden ResNet50 checkpoint is ~280 MB, about 100 ms of writing here, and the test
     /// kills within a millisecond of the temporary file appearing) leaves previous.h5 complete and no last.h5

@@ -3,7 +3,8 @@ import TestSupport
 import XCTest
 
 /// `Launch/slurm.sbatch`'s logic with stand-ins for `srun`, `mpirun` and `scontrol` on PATH (no Slurm here): a run
-/// that stopped for preemption (75) is requeued exactly once, a finished one is not, a failed one fails the job.
+/// that stopped for preemption (75) or was ended by the stall abort (76) is requeued exactly once, a finished one is
+/// not, a failed one fails the job.
 final class SlurmScriptTests: XCTestCase {
     struct Result {
         let status: Int32
@@ -44,6 +45,9 @@ final class SlurmScriptTests: XCTestCase {
         XCTAssertEqual(stopped.scontrol, ["scontrol requeue 4711"])
         XCTAssertEqual(stopped.launches, ["srun --mpi=pmix --cpu-bind=cores .build/release/bc-train run.json "
                                           + "--set training.threads_per_rank=4 --set callbacks.progress=lines --no-resume"])
+
+        let stuck = try runScript(launcherStatus: 76)
+        XCTAssertEqual(stuck.scontrol, ["scontrol requeue 4711"], "a job ended by the stall abort is requeued too")
 
         let finished = try runScript(launcherStatus: 0)
         XCTAssertEqual(finished.status, 0)

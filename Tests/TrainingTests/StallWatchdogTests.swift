@@ -132,6 +132,31 @@ final class StallWatchdogTests: XCTestCase {
     }
 }
 
+/// `distributed.stall_abort_seconds`: a wait that long ends the job (exactly then, warnings on or off), naming the
+/// waiting rank, what it waits for and the exit status.
+final class StallAbortTests: XCTestCase {
+    func testAbortsExactlyAtTheThresholdEvenWithWarningsOff() {
+        var now = 0.0, aborted: [String] = [], warned: [String] = []
+        let watchdog = StallWatchdog(floorSeconds: 0, factor: 10, abortSeconds: 30, rankName: "rank 2 (node3)",
+                                     clock: { now }, report: { warned.append($0) }, abort: { aborted.append($0) })
+        watchdog.stepStarted("step 7 of epoch 2")
+        watchdog.waiting(for: .trainingBatch) {
+            while now < 29.9375 { now += 0.0625; watchdog.check() }
+            XCTAssertEqual(aborted, [], "below the threshold")
+            now += 0.0625
+            watchdog.check()
+        }
+        XCTAssertEqual(aborted, ["bc-train: rank 2 (node3): step 7 of epoch 2 has waited 30 s in the data loader (next training "
+                                 + "batch), longer than distributed.stall_abort_seconds (30 s); the data loader may be stuck or its "
+                                 + "disk slow. Ending the job with exit status 76 so that it can be requeued; the re-run resumes "
+                                 + "from the last checkpoint"])
+        XCTAssertEqual(warned, [], "warnings are off")
+        now += 100
+        watchdog.check()
+        XCTAssertEqual(aborted.count, 1, "no wait, no abort")
+    }
+}
+
 /// The watchdog's config keys are checked like every other key, each error naming its key.
 final class StallWarningConfigTests: XCTestCase {
     func testBadStallWarningValuesAreRefusedNamingTheKey() throws {
@@ -145,6 +170,7 @@ final class StallWarningConfigTests: XCTestCase {
             ("distributed.stall_warning_factor=0.5", "distributed.stall_warning_factor: must be at least 1"),
             ("distributed.stall_warning_seconds=soon", "distributed.stall_warning_seconds: expected a number, found a string (\"soon\")"),
             ("distributed.stall_warning_second=5", "unknown key 'distributed.stall_warning_second'; did you mean 'stall_warning_seconds'?"),
+            ("distributed.stall_abort_seconds=-3", "distributed.stall_abort_seconds: must not be negative (0, the default, never ends the job)"),
         ]
         for (override, message) in cases {
             XCTAssertThrowsError(try TrainingConfig.load(from: file, overrides: [override])) { error in
