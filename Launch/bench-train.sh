@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Training throughput of bc-train next to Keras' train_on_batch: ResNet50 and DenseNet201 at 224x224, global batch 16,
-# as 1 rank x 2 threads and as 2 ranks x 1 thread. bc-train runs its real loop (data loader, synchronised batch norm,
+# Training throughput and peak memory of bc-train next to Keras' train_on_batch and eager PyTorch (CPU wheel,
+# channels_last, keras.applications layout; Tests/Benchmarks/torch_train_step.py) in the same run: ResNet50 and
+# DenseNet201 at 224x224, global batch 16, as 1 rank x 2 threads and as 2 ranks x 1 thread (PyTorch: 2 ranks of
+# DistributedDataParallel over gloo). Peak memory is the largest process's peak resident memory. bc-train runs its real loop (data loader, synchronised batch norm,
 # gradient allreduce, Adam) for 2 epochs of --steps steps on synthetic images (no augmentation, no validation) and the
 # second epoch's timing line gives images/s and, per step, the seconds rank 0 waited in allreduces (including for the
 # other rank) and for data. Keras times train_on_batch on one fixed batch of the same shape with the same threads; for
@@ -31,7 +33,8 @@ patients=8
 "$bin/bc-data" synth --output "$work/data" --patients "$patients" --images-per-patient $(((steps * batch + patients - 1) / patients)) \
     --size "$size" --seed 1 >/dev/null
 
-# bc-train on `ranks` x `threads`; prints "images/s allreduce-seconds-per-step data-seconds-per-step".
+# bc-train on `ranks` x `threads`; prints "images/s allreduce-seconds-per-step data-seconds-per-step peak-memory"
+# (rank 0's, as its timing line gives it).
 ours() {
     local model="$1" ranks="$2" threads="$3" config="$work/$1-$2x$3.json"
     cat > "$config" <<JSON
@@ -43,8 +46,8 @@ ours() {
  "compute": {"convolution_algorithm": "$algorithm"}}
 JSON
     OMP_NUM_THREADS="$threads" mpirun -n "$ranks" --bind-to none "$bin/bc-train" "$config" --no-resume </dev/null \
-        | sed -n 's/^timing: .* s, \([0-9.]*\) images\/s; per step .* of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*/\1 \2 \3/p' \
-        | tail -n 1
+        | sed -n 's/^timing: \([0-9]*\) steps in .* per step \([0-9.]*\) s, of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*; peak memory \([0-9.]*\) \(.\)iB$/\1 \2 \3 \4 \5 \6/p' \
+        | tail -n 1 | awk -v batch="$batch" '{ printf "%.2f %s %s %.2f\n", batch / $2, $3, $4, $5 / ($6 == "M" ? 1024 : 1) }'
 }
 
 # Keras: `processes` simultaneous train_on_batch loops of batch/processes images with `threads` threads each;
@@ -60,20 +63,33 @@ keras() {
     for ((p = 0; p < processes; p++)); do
         wait "${pids[p]}" || { cat "$work/keras-$p.log" >&2; return 1; }
     done
-    "$BC_PYTHON" -c 'import json, sys; print("%.2f" % (int(sys.argv[1]) / max(json.load(open(f))["seconds_per_step"] for f in sys.argv[2:])))' \
+    "$BC_PYTHON" -c 'import json, sys; r = [json.load(open(f)) for f in sys.argv[2:]]; print("%.2f %.2f" % (int(sys.argv[1]) / max(x["seconds_per_step"] for x in r), max(x["peak_rss_mb"] for x in r) / 1024))' \
         "$batch" "${outputs[@]}"
 }
 
-if [[ "$peer" == yes ]]; then ensure_python_referee; fi
+# PyTorch: `ranks` DDP ranks of batch/ranks images with `threads` threads each; prints "images/s peak-GiB".
+torch_peer() {
+    "$BC_PYTHON" Tests/Benchmarks/torch_train_step.py --architecture "$1" --size "$size" --batch $((batch / $2)) \
+        --ranks "$2" --threads "$3" 2>"$work/torch.log" \
+        | "$BC_PYTHON" -c 'import json, sys; r = json.load(sys.stdin); print("%.2f %.2f" % (r["images_per_second"], r["peak_rss_mb"] / 1024))' \
+        || { tail -n 5 "$work/torch.log" >&2; echo "failed -"; }
+}
+
+if [[ "$peer" == yes ]]; then ensure_python_referee; ensure_torch_peer; fi
 echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm; $(lscpu | sed -n 's/^Model name: *//p')"
-printf '%-12s %-16s %12s %18s %16s %12s\n' model layout "bc-train img/s" "allreduce s/step" "data s/step" "Keras img/s"
+printf '%-12s %-16s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' model layout "bc img/s" "allreduce" "data s" "Keras" "PyTorch" "bc/Keras" "bc/torch" "bc GiB" "Keras GiB" "torch GiB"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 for model in $models; do
     for layout in "1 2" "2 1"; do
         read -r ranks threads <<<"$layout"
-        read -r rate allreduce data <<<"$(ours "$model" "$ranks" "$threads")"
-        theirs="-"
-        if [[ "$peer" == yes ]]; then theirs="$(keras "$model" "$ranks" "$threads")"; fi
-        printf '%-12s %-16s %12s %18s %16s %12s\n' "$model" "$ranks rank(s) x $threads" "${rate:-failed}" "${allreduce:--}" \
-            "${data:--}" "$theirs"
+        read -r rate allreduce data memory <<<"$(ours "$model" "$ranks" "$threads")"
+        keras_rate="-" keras_memory="-" torch_rate="-" torch_memory="-"
+        if [[ "$peer" == yes ]]; then
+            read -r keras_rate keras_memory <<<"$(keras "$model" "$ranks" "$threads")"
+            read -r torch_rate torch_memory <<<"$(torch_peer "$model" "$ranks" "$threads")"
+        fi
+        printf '%-12s %-16s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' "$model" "$ranks rank(s) x $threads" "${rate:-failed}" \
+            "${allreduce:--}" "${data:--}" "$keras_rate" "$torch_rate" "$(ratio "${rate:-0}" "$keras_rate")" \
+            "$(ratio "${rate:-0}" "$torch_rate")" "${memory:--}" "$keras_memory" "$torch_memory"
     done
 done

@@ -40,6 +40,16 @@ ensure_python_referee() {
     export BC_PYTHON="$BC_VENV/bin/python"
 }
 
+# PyTorch (the CPU wheel) in the same environment: the benchmarks' second peer, never needed by bc-train or its tests.
+ensure_torch_peer() {
+    local stamp="$BC_VENV/.bc-train-torch" requirement="torch==2.13.0+cpu"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirement" ]]; then
+        echo "setup: installing $requirement into $BC_VENV"
+        "$BC_VENV/bin/pip" install -q --disable-pip-version-check "$requirement"
+        echo "$requirement" > "$stamp"
+    fi
+}
+
 # mpirun as root (containers, CI) needs explicit consent.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Ctrl-C (or SIGTERM) to mpirun: Open MPI 4.1 sends the ranks SIGCONT, then SIGTERM after odls_base_sigkill_timeout

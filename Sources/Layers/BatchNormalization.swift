@@ -97,19 +97,25 @@ public final class BatchNormalization: CollectiveLayer {
             store(gammaGradient: gradients.gamma, betaGradient: gradients.beta)
             return [gradients.input]
         }
-        // Synchronised: this rank's sums of dy * x_hat and dy (its weight gradients; the step sums those over
-        // ranks), then with the global sums, dx = gamma / std * (dy - sum(dy) / M - x_hat * sum(dy * x_hat) / M),
-        // a per-channel map of dy and x computed in one pass.
-        let c = channels
-        let local = input.shape[0] == 0 ? nil : backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma,
-                                                                          mean: mean, variance: variance, epsilon: epsilon)
-        let localGamma = local?.gamma ?? Tensor(zeros: [c]), localBeta = local?.beta ?? Tensor(zeros: [c])
-        store(gammaGradient: localGamma, betaGradient: localBeta)
-        var sums = (localGamma.scalars + localBeta.scalars).map(Double.init) + [Double(sampleCount(input))]
+        // Synchronised: this rank's sums of dy and dy * x_hat (its weight gradients; the step sums those over ranks),
+        // from its sums of dy and dy * x, as x_hat = (x - mean) / std. Then with the global sums,
+        // dx = gamma / std * (dy - sum(dy) / M - x_hat * sum(dy * x_hat) / M), a per-channel map of dy and x
+        // computed in one pass.
+        let c = channels, means = mean.scalars, gammas = gamma.scalars, variances = variance.scalars
+        let deviation = (0..<c).map { (Double(variances[$0]) + Double(epsilon)).squareRoot() }
+        var sums = [Double](repeating: 0, count: 2 * c) + [Double(sampleCount(input))]
+        if input.shape[0] > 0 {
+            let local = backend.channelSums(input, outputGradient: outputGradient)
+            for channel in 0..<c {
+                sums[channel] = (local.second[channel] - Double(means[channel]) * local.first[channel]) / deviation[channel]
+                sums[c + channel] = local.first[channel]
+            }
+        }
+        store(gammaGradient: Tensor(shape: [c], scalars: sums[0..<c].map(Float.init)),
+              betaGradient: Tensor(shape: [c], scalars: sums[c..<(2 * c)].map(Float.init)))
         sums.withUnsafeMutableBufferPointer { sumOverRanks($0) }
         guard input.shape[0] > 0 else { return [input] }
-        let count = sums[2 * c], gammas = gamma.scalars, variances = variance.scalars
-        let deviation = (0..<c).map { (Double(variances[$0]) + Double(epsilon)).squareRoot() }
+        let count = sums[2 * c]
         let factor = (0..<c).map { -Double(gammas[$0]) / deviation[$0] / count }
         let coefficients = ChannelCoefficients(scale: (0..<c).map { Float(Double(gammas[$0]) / deviation[$0]) },
                                                xScale: (0..<c).map { Float(factor[$0] * sums[$0] / deviation[$0]) },
@@ -125,24 +131,21 @@ public final class BatchNormalization: CollectiveLayer {
                                           epsilon: epsilon)
     }
 
-    /// Mean and biased variance over the samples of all ranks, combined in two rounds so that no variance is
-    /// computed as a difference of large sums: the global mean first, then every rank's squared deviations
-    /// from it (Chan et al.'s pairwise update, in Double).
+    /// Mean and biased variance over the samples of all ranks, from one allreduce (in Double) of each rank's sample
+    /// count, sum and sum of squares per channel. The variance is then E[x^2] - E[x]^2: sums of Float values in
+    /// Double lose ~1e-16 x mean^2 / variance there, far below Float rounding unless a channel's mean is ~1e4 of its
+    /// deviations.
     private func globalStatistics(_ x: Tensor, context: RunContext,
                                   sumOverRanks: (UnsafeMutableBufferPointer<Double>) -> Void) -> (Tensor, Tensor) {
-        let c = channels, count = Double(sampleCount(x))
-        let local = x.shape[0] == 0 ? nil
-            : context.backend.batchNormTraining(x, gamma: gamma, beta: beta, epsilon: epsilon)
-        let localMean = local?.mean.scalars.map(Double.init) ?? Array(repeating: 0, count: c)
-        let localVariance = local?.variance.scalars.map(Double.init) ?? Array(repeating: 0, count: c)
-        var sums = localMean.map { $0 * count } + [count]
+        let c = channels
+        let local = x.shape[0] == 0 ? ChannelSums(first: Array(repeating: 0, count: c), second: Array(repeating: 0, count: c))
+            : context.backend.channelSums(x, outputGradient: nil)
+        var sums = local.first + local.second + [Double(sampleCount(x))]
         sums.withUnsafeMutableBufferPointer { sumOverRanks($0) }
-        let total = sums[c]
+        let total = sums[2 * c]
         let mean = (0..<c).map { sums[$0] / total }
-        var deviations = (0..<c).map { count * (localVariance[$0] + (localMean[$0] - mean[$0]) * (localMean[$0] - mean[$0])) }
-        deviations.withUnsafeMutableBufferPointer { sumOverRanks($0) }
-        return (Tensor(shape: [c], scalars: mean.map(Float.init)),
-                Tensor(shape: [c], scalars: deviations.map { Float($0 / total) }))
+        let variance = (0..<c).map { max(0, sums[c + $0] / total - mean[$0] * mean[$0]) }
+        return (Tensor(shape: [c], scalars: mean.map(Float.init)), Tensor(shape: [c], scalars: variance.map(Float.init)))
     }
 
     /// Values per channel in `x`: batch times spatial positions.

@@ -140,6 +140,7 @@ public final class Graph {
                     gradients[input] = gradients[input].map { context.backend.add([$0, inputGradient]) } ?? inputGradient
                 }
             }
+            if !node.layer.weights.isEmpty { context.weightGradientsFinal?(index) }
         }
         return gradients[0]
     }

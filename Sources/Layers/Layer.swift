@@ -63,6 +63,10 @@ public struct RunContext {
     /// graph order, the same calls on every rank, even a rank without samples in the step.
     public var crossRankSum: ((UnsafeMutableBufferPointer<Double>) -> Void)?
 
+    /// Called with a node's index (in `Graph.nodes`) once backward is done with that node, so its weight gradients
+    /// are final: the data-parallel step starts summing them over ranks while backward goes on.
+    public var weightGradientsFinal: ((Int) -> Void)?
+
     public init(backend: Backend, training: Bool, sampleKeys: [UInt64] = [],
                 crossRankSum: ((UnsafeMutableBufferPointer<Double>) -> Void)? = nil) {
         (self.backend, self.training, self.sampleKeys, self.crossRankSum) = (backend, training, sampleKeys, crossRankSum)

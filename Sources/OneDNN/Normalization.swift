@@ -13,6 +13,12 @@ extension OneDNNBackend {
         }
     }
 
+    public func channelSums(_ x: Tensor, outputGradient: Tensor?) -> ChannelSums {
+        Profiler.measure("channelSums", "primitive", ["shapes": .text("\(x.shape)")]) {
+            Tensors.channelSums(x, outputGradient.map { reordered($0, to: x.layout) }, threads: threads)
+        }
+    }
+
     public func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput {
         let channels = x.shape.last!
         let key = PrimitiveKey(operation: .batchNormTraining(epsilon: epsilon), shapes: [x.shape], layouts: [x.layout])

@@ -34,6 +34,9 @@ public protocol Backend: AnyObject {
     /// `channelwiseCombination` of `outputGradient` and `x`, in `outputGradient`'s layout: synchronised batch norm's
     /// input gradient in one pass.
     func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor
+    /// `channelSums` of `x` (sum and sum of squares) or of `outputGradient` and `x` (sum of dy, sum of dy * x):
+    /// what synchronised batch norm needs from a rank, in one read-only pass.
+    func channelSums(_ x: Tensor, outputGradient: Tensor?) -> ChannelSums
 
     // MARK: Pooling and padding
     /// Max pooling treats padding as minus infinity; average pooling excludes padding from the count (TensorFlow).

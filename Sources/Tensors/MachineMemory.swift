@@ -12,6 +12,18 @@ public enum MachineMemory {
         Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// The most resident memory this process has had so far, in bytes (the kernel's high-water mark).
+    public static var peakResidentBytes: Int {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Int(usage.ru_maxrss) * 1024  // kilobytes on Linux
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)  // bytes on macOS
+        #endif
+    }
+
     /// "1.5 GiB", "930 MiB", "3.2 TiB".
     public static func describe(_ bytes: Double) -> String {
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]

@@ -3,6 +3,10 @@ extension ReferenceBackend {
         Tensors.channelwiseCombination(outputGradient.plain(), x.plain(), coefficients, threads: 1)
     }
 
+    public func channelSums(_ x: Tensor, outputGradient: Tensor?) -> ChannelSums {
+        Tensors.channelSums(x.plain(), outputGradient?.plain(), threads: 1)
+    }
+
     public func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput {
         let (mean, variance) = channelStatistics(x)
         let y = normalize(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)

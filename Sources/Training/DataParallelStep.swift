@@ -14,14 +14,48 @@ public final class DataParallelStep {
     public let backend: Backend
     public let world: MPIWorld
     let synchronizeBatchNorm: Bool
-    let bucketElements: Int
     /// Watches the collective calls, when given.
     let watchdog: StallWatchdog?
+    let bucketElements: Int
+    let overlapCommunication: Bool
+    /// The gradient buckets for the layers trainable now (a frozen backbone has fewer), and which layers they were
+    /// made for.
+    private var exchange: (trainable: [Bool], plan: GradientPlan)?
 
     public init(model: Graph, optimizer: Optimizer, loss: CategoricalCrossentropy, backend: Backend, world: MPIWorld,
-                synchronizeBatchNorm: Bool = true, bucketElements: Int = 4 << 20, watchdog: StallWatchdog? = nil) {
+                synchronizeBatchNorm: Bool = true, bucketElements: Int = 4 << 20, overlapCommunication: Bool = true,
+                watchdog: StallWatchdog? = nil) {
         (self.model, self.optimizer, self.loss, self.backend, self.world) = (model, optimizer, loss, backend, world)
-        (self.synchronizeBatchNorm, self.bucketElements, self.watchdog) = (synchronizeBatchNorm, bucketElements, watchdog)
+        (self.synchronizeBatchNorm, self.bucketElements, self.overlapCommunication, self.watchdog)
+            = (synchronizeBatchNorm, bucketElements, overlapCommunication, watchdog)
+    }
+
+    /// Trainable weights in the order backward finishes them, each node's share of that order, and their buckets.
+    struct GradientPlan {
+        let weights: [Weight]
+        let indicesOfNode: [Int: [Int]]
+        let exchange: GradientExchange
+
+        init(model: Graph, world: MPIWorld, bucketElements: Int, overlap: Bool) {
+            var indices: [Int: [Int]] = [:], weights: [Weight] = []
+            for (index, node) in model.nodes.enumerated().reversed() where node.layer.trainable {
+                for weight in node.layer.weights where weight.isTrainableVariable {
+                    indices[index, default: []].append(weights.count)
+                    weights.append(weight)
+                }
+            }
+            (self.weights, indicesOfNode) = (weights, indices)
+            exchange = GradientExchange(world: world, gradientShapes: weights.map(\.value.shape), bucketElements: bucketElements,
+                                        overlap: overlap)
+        }
+    }
+
+    private func currentPlan() -> GradientPlan {
+        let trainable = model.nodes.map(\.layer.trainable)
+        if let exchange, exchange.trainable == trainable { return exchange.plan }
+        let plan = GradientPlan(model: model, world: world, bucketElements: bucketElements, overlap: overlapCommunication)
+        exchange = (trainable, plan)
+        return plan
     }
 
     /// Global batch loss and number of correctly classified samples, identical on every rank.
@@ -33,19 +67,26 @@ public final class DataParallelStep {
     public func run(_ batch: RankBatch) throws -> Result {
         // Synchronised batch norm takes the same code path on one rank as on many (its sums then stay local), so
         // that any world size computes the same formulas, not just mathematically equal ones.
-        let context = RunContext(backend: backend, training: true, sampleKeys: batch.sampleKeys,
+        var context = RunContext(backend: backend, training: true, sampleKeys: batch.sampleKeys,
                                  crossRankSum: synchronizeBatchNorm ? sumOverRanks : nil)
+        let plan = currentPlan()
+        plan.exchange.begin()
+        context.weightGradientsFinal = { node in
+            for index in plan.indicesOfNode[node] ?? [] { plan.exchange.arrived(index, plan.weights[index].gradient!) }
+        }
         let probabilities = try Profiler.measure("forward", "phase") { try model.forward(batch.images, context: context) }
         let logitGradient = Profiler.measure("loss gradient", "phase") {
             loss.logitGradient(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount)
         }
         Profiler.measure("backward", "phase") { model.backwardToWeights(logitGradient: logitGradient, context: context) }
-        let weights = model.trainableWeights
-        var gradients = weights.map { $0.weight.gradient! }
-        try Profiler.measure("gradient allreduce", "phase") {
-            try waiting(for: .gradients) { try world.sum(&gradients, bucketElements: bucketElements) }
+        // What remains of the gradient allreduce once backward is done: the communication backward did not hide.
+        try Profiler.measure("gradient allreduce wait", "phase") {
+            try waiting(for: .gradients) {
+                guard let sums = try plan.exchange.finish() else { return }
+                for (weight, sum) in zip(plan.weights, sums) { weight.gradient = sum }
+            }
         }
-        for (entry, gradient) in zip(weights, gradients) { entry.weight.gradient = gradient }
+        let weights = model.trainableWeights
         Profiler.measure("optimizer", "phase") { optimizer.apply(to: weights) }
 
         return try Profiler.measure("loss and metrics allreduce", "phase") {

@@ -99,7 +99,7 @@ public final class Trainer {
             if profiling != nil { return try finishProfile() }
             let elapsed = Date().timeIntervalSince(started)
             let timing = EpochTiming(steps: state.step - firstStep, images: images, seconds: elapsed,
-                                     waited: watchdog.secondsWaited)
+                                     waited: watchdog.secondsWaited, peakMemoryBytes: MachineMemory.peakResidentBytes)
             try finishEpoch(bar: bar, elapsed: elapsed)
             log(timing.description)
         }

@@ -205,9 +205,12 @@ public struct OptimizerOptions: Codable, Equatable {
 }
 
 public struct DistributedOptions: Codable, Equatable {
-    /// Batch-norm statistics summed over ranks, so any number of ranks trains the same model.
-    public var syncBatchNorm = true
+    /// Batch-norm statistics summed over ranks, so any number of ranks trains the same model; `auto` sums them only
+    /// when a rank's share of the batch is small (see `BatchNormSynchronization`).
+    public var syncBatchNorm = BatchNormSynchronization.true
     public var bucketMegabytes = 16
+    /// Gradient buckets are summed over ranks while backward still runs (the sums are bit-identical either way).
+    public var overlap = true
     /// The stall watchdog warns when a wait (a collective call or the data loader) lasts longer than
     /// max(stall_warning_seconds, stall_warning_factor x the median recent step time); 0 seconds turns it off.
     public var stallWarningSeconds: Double = 60
@@ -216,7 +219,7 @@ public struct DistributedOptions: Codable, Equatable {
     public var stallAbortSeconds: Double = 0
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case syncBatchNorm = "sync_batch_norm", bucketMegabytes = "bucket_megabytes"
+        case syncBatchNorm = "sync_batch_norm", bucketMegabytes = "bucket_megabytes", overlap
         case stallWarningSeconds = "stall_warning_seconds", stallWarningFactor = "stall_warning_factor"
         case stallAbortSeconds = "stall_abort_seconds"
     }
@@ -226,11 +229,48 @@ public struct DistributedOptions: Codable, Equatable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? syncBatchNorm
+        if let flag = try? c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) {
+            syncBatchNorm = flag ? .true : .false
+        } else {
+            syncBatchNorm = try c.decodeChoice(BatchNormSynchronization.self, forKey: .syncBatchNorm) ?? syncBatchNorm
+        }
         bucketMegabytes = try c.decodeIfPresent(Int.self, forKey: .bucketMegabytes) ?? bucketMegabytes
+        overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? overlap
         stallWarningSeconds = try c.decodeIfPresent(Double.self, forKey: .stallWarningSeconds) ?? stallWarningSeconds
         stallWarningFactor = try c.decodeIfPresent(Double.self, forKey: .stallWarningFactor) ?? stallWarningFactor
         stallAbortSeconds = try c.decodeIfPresent(Double.self, forKey: .stallAbortSeconds) ?? stallAbortSeconds
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch syncBatchNorm {
+        case .true, .false: try c.encode(syncBatchNorm == .true, forKey: .syncBatchNorm)
+        case .auto: try c.encode(syncBatchNorm.rawValue, forKey: .syncBatchNorm)
+        }
+        try c.encode(bucketMegabytes, forKey: .bucketMegabytes)
+        try c.encode(overlap, forKey: .overlap)
+        try c.encode(stallWarningSeconds, forKey: .stallWarningSeconds)
+        try c.encode(stallWarningFactor, forKey: .stallWarningFactor)
+        try c.encode(stallAbortSeconds, forKey: .stallAbortSeconds)
+    }
+}
+
+/// `distributed.sync_batch_norm`: `true` (any number of ranks trains the same model, at the cost of two small
+/// allreduces per batch-norm layer and step), `false` (each rank normalises its own share of the batch, as PyTorch
+/// DDP without SyncBatchNorm does), or `auto`: synchronise only when a rank's share of the batch is below
+/// `autoThreshold` samples, where per-rank statistics get noisy (Wu and He 2018: batch norm degrades below ~16).
+public enum BatchNormSynchronization: String, CaseIterable, Codable, Equatable {
+    case `true`, `false`, auto
+
+    public static let autoThreshold = 16
+
+    /// Whether ranks sum their statistics when each gets `perRankBatch` samples.
+    public func synchronizes(perRankBatch: Int) -> Bool {
+        switch self {
+        case .true: true
+        case .false: false
+        case .auto: perRankBatch < Self.autoThreshold
+        }
     }
 }
 

@@ -84,8 +84,10 @@ public enum TrainingRun {
                                      abortSeconds: config.distributed.stallAbortSeconds,
                                      rankName: "rank \(world.rank) (\(hostName()))")
         let step = DataParallelStep(model: model, optimizer: optimizer, loss: loss, backend: backend, world: world,
-                                    synchronizeBatchNorm: config.distributed.syncBatchNorm,
-                                    bucketElements: config.distributed.bucketMegabytes << 18, watchdog: watchdog)
+                                    synchronizeBatchNorm: config.distributed.syncBatchNorm.synchronizes(
+                                        perRankBatch: (config.training.batchSize + world.size - 1) / world.size),
+                                    bucketElements: config.distributed.bucketMegabytes << 18,
+                                    overlapCommunication: config.distributed.overlap, watchdog: watchdog)
 
         if let found, let restored = restoredState {
             _ = try importWeights(from: found.file, into: model)

@@ -1,10 +1,12 @@
 """Keras peer of Launch/bench-train.sh: images per second of `train_on_batch` for keras.applications ResNet50 or
 DenseNet201 (weights=None, include_top=False) with bc-train's head (GlobalAveragePooling2D, Dropout 0.5,
 BatchNormalization, Dense softmax), Adam and categorical cross-entropy, on one fixed random batch, with N TensorFlow
-threads. Prints one JSON object: {"seconds_per_step": median, "images_per_second": batch / median}."""
+threads. Prints one JSON object: {"seconds_per_step": median, "images_per_second": batch / median, "peak_rss_mb": the
+process's peak resident memory}."""
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 
@@ -45,7 +47,8 @@ def main():
         model.train_on_batch(images, labels)  # returns the loss as a number: the step has finished
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    print(json.dumps({"seconds_per_step": seconds, "images_per_second": args.batch / seconds}))
+    print(json.dumps({"seconds_per_step": seconds, "images_per_second": args.batch / seconds,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

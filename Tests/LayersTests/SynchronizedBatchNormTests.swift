@@ -3,8 +3,13 @@ import OneDNN
 import Tensors
 import XCTest
 
-/// Synchronised batch norm with a single participant must compute exactly what plain batch norm computes:
-/// forward output, moving statistics, input and weight gradients.
+/// Synchronised batch norm with a single participant must compute what plain batch norm computes: forward output,
+/// moving statistics, input and weight gradients. Its statistics and weight-gradient sums are accumulated in Double,
+/// while oneDNN's plain primitives accumulate in Float, so the weight gradients are compared with the reference
+/// backend's plain batch norm (Double accumulation) as the truth: the synchronised path must be within 1e-4 of it, or
+/// no further from it than the backend's plain path. (Measured: at inputs around 8, one pixel per sample, the
+/// convolution kernel's gradient sums x * dy over values that cancel to ~1/14 of their magnitude; oneDNN's plain
+/// path is then 4.0e-4 off the truth, the synchronised one 1.2e-4.)
 final class SynchronizedBatchNormTests: XCTestCase {
     func testOneParticipantEqualsPlainBatchNorm() throws {
         try compare(inputShape: [5, 4, 16], batch: 3, offset: 0)
@@ -13,30 +18,40 @@ final class SynchronizedBatchNormTests: XCTestCase {
         try compare(inputShape: [1, 1, 64], batch: 24, offset: 8)
     }
 
+    typealias Results = (output: Tensor, inputGradient: Tensor, weights: [Tensor])
+
+    func run(_ backend: Backend, synchronised: Bool, inputShape: [Int], batch: Int, offset: Float) throws -> (Results, [String]) {
+        let builder = GraphBuilder(seed: 4)
+        var x = try builder.input(shape: inputShape)
+        x = try Conv2D(32, kernelSize: 3, padding: .same, name: "conv")(x)
+        x = try BatchNormalization(name: "bn")(x)
+        let model = try builder.build(output: x, name: "m")
+        let context = RunContext(backend: backend, training: true, sampleKeys: (0..<batch).map { UInt64($0) },
+                                 crossRankSum: synchronised ? { _ in } : nil)
+        let input = randomTensor([batch] + inputShape, seed: 8, in: (offset - 1)...(offset + 1))
+        let y = try model.forward(input, context: context)
+        let dx = model.backward(outputGradient: randomTensor([batch] + inputShape.dropLast() + [32], seed: 9), context: context)
+        return ((y, dx, model.namedWeights.map { $0.weight.gradient ?? $0.weight.value }), model.namedWeights.map(\.path))
+    }
+
     func compare(inputShape: [Int], batch: Int, offset: Float) throws {
+        let (truth, names) = try run(ReferenceBackend(), synchronised: false, inputShape: inputShape, batch: batch, offset: offset)
         for backend: Backend in [ReferenceBackend(), OneDNNBackend(threads: 1)] {
-            var results: [(Tensor, Tensor, [Tensor])] = []
-            var names: [String] = []
-            for synchronised in [false, true] {
-                let builder = GraphBuilder(seed: 4)
-                var x = try builder.input(shape: inputShape)
-                x = try Conv2D(32, kernelSize: 3, padding: .same, name: "conv")(x)
-                x = try BatchNormalization(name: "bn")(x)
-                let model = try builder.build(output: x, name: "m")
-                let context = RunContext(backend: backend, training: true, sampleKeys: (0..<batch).map { UInt64($0) },
-                                         crossRankSum: synchronised ? { _ in } : nil)
-                let input = randomTensor([batch] + inputShape, seed: 8, in: (offset - 1)...(offset + 1))
-                let y = try model.forward(input, context: context)
-                let dx = model.backward(outputGradient: randomTensor([batch] + inputShape.dropLast() + [32], seed: 9), context: context)
-                results.append((y, dx, model.namedWeights.map { $0.weight.gradient ?? $0.weight.value }))
-                names = model.namedWeights.map(\.path)
-            }
-            assertClose(results[1].0, results[0].0, tolerance: 1e-5, "\(backend.name) output")
-            assertClose(results[1].1, results[0].1, tolerance: 1e-4, "\(backend.name) input gradient")
-            for (name, (synced, plain)) in zip(names, zip(results[1].2, results[0].2)) {
+            let (plain, _) = try run(backend, synchronised: false, inputShape: inputShape, batch: batch, offset: offset)
+            let (synced, _) = try run(backend, synchronised: true, inputShape: inputShape, batch: batch, offset: offset)
+            assertClose(synced.output, plain.output, tolerance: 1e-5, "\(backend.name) output")
+            assertClose(synced.inputGradient, plain.inputGradient, tolerance: 1e-4, "\(backend.name) input gradient")
+            for (index, name) in names.enumerated() {
                 // The conv bias feeds batch norm, which removes any offset: its true gradient is zero and the
                 // computed one is rounding noise, compared absolutely.
-                assertClose(synced, plain, tolerance: name == "conv/bias" ? 1e-3 : 1e-4, "\(backend.name) \(name)")
+                if name == "conv/bias" {
+                    assertClose(synced.weights[index], plain.weights[index], tolerance: 1e-3, "\(backend.name) \(name)")
+                    continue
+                }
+                let error = synced.weights[index].maxRelativeDifference(to: truth.weights[index])
+                let plainError = plain.weights[index].maxRelativeDifference(to: truth.weights[index])
+                XCTAssertLessThanOrEqual(error, max(1e-4, plainError),
+                                         "\(backend.name) \(name): synchronised \(error) off the truth, plain \(plainError)")
             }
         }
     }

@@ -77,6 +77,8 @@ final class TwoParticipantBatchNormTests: XCTestCase {
 
             let pair = PairSum()
             let halves = [try makeModel(spatial: spatial), try makeModel(spatial: spatial)]
+            // Each participant stores its results under the lock: two threads writing one array race.
+            let lock = NSLock()
             var outputs = [[Float]](repeating: [], count: 2), inputGradients = outputs
             DispatchQueue.concurrentPerform(iterations: 2) { part in
                 let backend = makeBackend()
@@ -87,8 +89,9 @@ final class TwoParticipantBatchNormTests: XCTestCase {
                                scalars: Array(input.scalars[(samples.lowerBound * perSample.0)..<(samples.upperBound * perSample.0)]))
                 let dy = Tensor(shape: [split[part]] + outShape.dropFirst(),
                                 scalars: Array(probe.scalars[(samples.lowerBound * perSample.1)..<(samples.upperBound * perSample.1)]))
-                outputs[part] = try! halves[part].forward(x, context: context).scalars
-                inputGradients[part] = halves[part].backward(outputGradient: dy, context: context).scalars
+                let y = try! halves[part].forward(x, context: context).scalars
+                let dx = halves[part].backward(outputGradient: dy, context: context).scalars
+                lock.withLock { (outputs[part], inputGradients[part]) = (y, dx) }
             }
             let name = backend.name
             XCTAssertLessThan(relativeDifference(outputs[0] + outputs[1], output), 1e-4, "\(name) outputs")

@@ -88,3 +88,43 @@ final class ChannelwiseCombinationTests: BackendComparisonCase {
         }
     }
 }
+
+/// Synchronised batch norm's per-rank sums (sum and sum of squares of x; sum of dy and of dy * x) in the plain and the
+/// blocked layout (padded channel blocks contribute nothing), at 1 and 3 threads, against the sums computed element by
+/// element in Double: the same values up to the order of Double additions.
+final class ChannelSumsTests: BackendComparisonCase {
+    func testSumsEveryChannelInEitherLayout() {
+        for (index, shape) in [[2, 5, 7, 3], [1, 4, 4, 17], [3, 3, 3, 64], [8, 5]].enumerated() {
+            let channels = shape.last!, seed = UInt64(index) * 10
+            let dy = randomTensor(shape, seed: seed + 1), x = randomTensor(shape, seed: seed + 2, in: 0.5...2.5)
+            let (dys, xs) = (dy.scalars.map(Double.init), x.scalars.map(Double.init))
+            var statistics = ChannelSums(first: Array(repeating: 0, count: channels), second: Array(repeating: 0, count: channels))
+            var gradients = statistics
+            for i in xs.indices {
+                statistics.first[i % channels] += xs[i]
+                statistics.second[i % channels] += xs[i] * xs[i]
+                gradients.first[i % channels] += dys[i]
+                gradients.second[i % channels] += dys[i] * xs[i]
+            }
+            func assertSame(_ actual: ChannelSums, _ expected: ChannelSums, _ message: String) {
+                for (a, e) in [(actual.first, expected.first), (actual.second, expected.second)] {
+                    XCTAssertEqual(a.count, channels, message)
+                    for (value, wanted) in zip(a, e) { XCTAssertEqual(value, wanted, accuracy: 1e-12 * max(1, abs(wanted)), message) }
+                }
+            }
+            let layouts: [(TensorLayout, TensorLayout)] = shape.count == 4
+                ? [(.plain, .plain), (.channelsBlocked16, .channelsBlocked16), (.channelsBlocked16, .plain)] : [(.plain, .plain)]
+            for (inputLayout, gradientLayout) in layouts {
+                let (blockedX, blockedDy) = (x.converted(to: inputLayout), dy.converted(to: gradientLayout))
+                assertSame(fast.channelSums(blockedX, outputGradient: nil), statistics, "\(shape) \(inputLayout) statistics")
+                assertSame(fast.channelSums(blockedX, outputGradient: blockedDy), gradients, "\(shape) \(inputLayout) \(gradientLayout) gradients")
+                if inputLayout == gradientLayout {
+                    for threads in [1, 3] {
+                        assertSame(Tensors.channelSums(blockedX, blockedDy, threads: threads), gradients, "\(shape) \(inputLayout) \(threads) threads")
+                    }
+                }
+            }
+            assertSame(reference.channelSums(x, outputGradient: dy), gradients, "reference \(shape)")
+        }
+    }
+}

@@ -46,7 +46,7 @@ final class ProfileTests: XCTestCase {
                     XCTAssertGreaterThan(primitives.first { $0.name == "convolutionForward" }?.arguments["flops"] as? Double ?? 0, 0)
                 }
                 XCTAssertEqual(inside.filter { $0.category == "backward" }.count, inside.filter { $0.category == "forward" }.count)
-                XCTAssertEqual(inside.filter { $0.name == "gradient allreduce" }.count, 1)
+                XCTAssertEqual(inside.filter { $0.name == "gradient allreduce wait" }.count, 1)
             }
         }
         let resumed = try run.launch(ranks: 2, config: try run.writeConfig(["training.epochs": 1]))

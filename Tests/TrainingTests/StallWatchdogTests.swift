@@ -111,6 +111,8 @@ final class StallWatchdogTests: XCTestCase {
         XCTAssertEqual(EpochTiming(steps: 4, images: 64, seconds: 10.5, waited: watchdog.secondsWaited).description,
                        "timing: 4 steps in 10.5 s, 6.1 images/s; per step 2.625 s, of which 1.375 s in allreduces "
                        + "(gradients 0.750, batch norm 0.500, metrics and step agreement 0.125), 0.250 s waiting for data")
+        XCTAssertTrue(EpochTiming(steps: 4, images: 64, seconds: 10.5, waited: [:], peakMemoryBytes: 3 << 29).description
+            .hasSuffix("0.000 s waiting for data; peak memory 1.5 GiB"))
         XCTAssertEqual(lines, [])
     }
 
