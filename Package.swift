@@ -31,10 +31,11 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // C that Swift cannot express: signal handlers that only set a flag.
         .target(name: "CSupport", dependencies: ["CPNG"]),
+        .target(name: "CKernels"),
 
-        .target(name: "Tensors"),
+        .target(name: "Tensors", dependencies: ["CKernels"]),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
-        .target(name: "Layers", dependencies: ["Tensors"]),
+        .target(name: "Layers", dependencies: ["Tensors", "CKernels"]),
         .target(name: "Evaluation"),
         .target(name: "Images", dependencies: ["Tensors", "CSupport"]),
         .target(name: "Datasets", dependencies: ["Images", "Tensors"]),

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensors
 
@@ -46,11 +47,7 @@ public final class Adam: Optimizer {
                 firstMoment.withUnsafeMutableBufferPointer { m in
                     secondMoment.withUnsafeMutableBufferPointer { v in
                         gradient.withUnsafeBufferPointer { g in
-                            for i in w.indices {
-                                m[i] += (g[i] - m[i]) * (1 - b1)
-                                v[i] += (g[i] * g[i] - v[i]) * (1 - b2)
-                                w[i] -= stepSize * m[i] / (v[i].squareRoot() + eps)
-                            }
+                            ck_adam_update(w.baseAddress, m.baseAddress, v.baseAddress, g.baseAddress, w.count, stepSize, b1, b2, eps)
                         }
                     }
                 }
@@ -87,10 +84,7 @@ public final class SGD: Optimizer {
             weight.value.withUnsafeMutableBufferPointer { w in
                 velocityState.withUnsafeMutableBufferPointer { velocity in
                     gradient.withUnsafeBufferPointer { g in
-                        for i in w.indices {
-                            velocity[i] = mu * velocity[i] - lr * g[i]
-                            w[i] += nesterov ? mu * velocity[i] - lr * g[i] : velocity[i]
-                        }
+                        ck_sgd_update(w.baseAddress, velocity.baseAddress, g.baseAddress, w.count, lr, mu, nesterov ? 1 : 0)
                     }
                 }
             }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Two sums per channel, in Double.
@@ -13,53 +14,56 @@ public struct ChannelSums: Equatable {
 /// which the fused oneDNN primitives compute only next to outputs it would throw away.
 public func channelSums(_ x: Tensor, _ dy: Tensor? = nil, threads: Int) -> ChannelSums {
     if let dy { precondition(dy.shape == x.shape && dy.layout == x.layout, "summing \(dy.shape) \(dy.layout) with \(x.shape) \(x.layout)") }
-    let channels = x.shape.last!
-    let block = x.layout == .channelsBlocked16 ? TensorLayout.channelBlock : channels
-    let paddedChannels = (channels + block - 1) / block * block
-    // As in `channelwiseCombination`: runs of `block` elements, one position's channels (plain) or one position's
-    // 16 channels of one block (blocked).
-    let runsPerGroup = x.layout == .channelsBlocked16 ? x.shape.dropFirst().dropLast().reduce(1, *) : 1
-    let groups = x.storageCount / (block * max(runsPerGroup, 1))
-    let chunks = max(1, min(max(threads, 1), groups))
-    // Each chunk's sums: first, then second, paddedChannels each.
-    var partial = [Double](repeating: 0, count: chunks * 2 * paddedChannels)
+    let pattern = ChannelPattern(x)
+    let chunks = max(1, min(max(threads, 1), pattern.groups))
+    // Each chunk's sums: first, then second, `paddedChannels` each.
+    let width = pattern.paddedChannels
+    var partial = [Double](repeating: 0, count: chunks * 2 * width)
     partial.withUnsafeMutableBufferPointer { partialSums in
         let sumsBase = partialSums.baseAddress!
         x.withUnsafeStorage { input in
-            let xBase = input.baseAddress!
-            func accumulate(_ dyBase: UnsafePointer<Float>?) {
+            func accumulate(_ a: UnsafePointer<Float>) {
                 DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    let first = sumsBase + chunk * 2 * paddedChannels, second = first + paddedChannels
-                    for group in (groups * chunk / chunks)..<(groups * (chunk + 1) / chunks) {
-                        let channel = x.layout == .channelsBlocked16 ? (group % (paddedChannels / block)) * block : 0
-                        for run in 0..<runsPerGroup {
-                            let start = (group * runsPerGroup + run) * block
-                            if let dyBase {
-                                for lane in 0..<block {
-                                    let g = Double(dyBase[start + lane])
-                                    first[channel + lane] += g
-                                    second[channel + lane] += g * Double(xBase[start + lane])
-                                }
-                            } else {
-                                for lane in 0..<block {
-                                    let value = Double(xBase[start + lane])
-                                    first[channel + lane] += value
-                                    second[channel + lane] += value * value
-                                }
-                            }
-                        }
-                    }
+                    let groups = pattern.groups(chunk, of: chunks), first = sumsBase + chunk * 2 * width
+                    ck_channel_sums(a, input.baseAddress!, groups.lowerBound, groups.upperBound, pattern.runsPerGroup,
+                                    pattern.block, pattern.cycle, first, first + width)
                 }
             }
-            if let dy { dy.withUnsafeStorage { accumulate($0.baseAddress!) } } else { accumulate(nil) }
+            if let dy { dy.withUnsafeStorage { accumulate($0.baseAddress!) } } else { accumulate(input.baseAddress!) }
         }
     }
+    let channels = x.shape.last!
     var sums = ChannelSums(first: [Double](repeating: 0, count: channels), second: [Double](repeating: 0, count: channels))
     for chunk in 0..<chunks {
         for c in 0..<channels {
-            sums.first[c] += partial[chunk * 2 * paddedChannels + c]
-            sums.second[c] += partial[chunk * 2 * paddedChannels + paddedChannels + c]
+            sums.first[c] += partial[chunk * 2 * width + c]
+            sums.second[c] += partial[chunk * 2 * width + width + c]
         }
     }
     return sums
+}
+
+/// How the elements of an NHWC tensor in the plain or `channelsBlocked16` layout map to channels: `groups` groups,
+/// each `runsPerGroup` runs of `block` consecutive elements with consecutive channels, the first of them channel
+/// (group % cycle) * block. Plain: a group is one position, its one run all channels. Blocked: a group is one
+/// sample's block of 16 channels, its runs the 16 channels at every spatial position.
+struct ChannelPattern {
+    let channels: Int
+    let block: Int
+    let paddedChannels: Int
+    let runsPerGroup: Int
+    let groups: Int
+    var cycle: Int { paddedChannels / block }
+
+    init(_ x: Tensor) {
+        let blocked = x.layout == .channelsBlocked16
+        channels = x.shape.last!
+        block = blocked ? TensorLayout.channelBlock : channels
+        paddedChannels = (channels + block - 1) / block * block
+        runsPerGroup = blocked ? x.shape.dropFirst().dropLast().reduce(1, *) : 1
+        groups = x.storageCount / max(block * runsPerGroup, 1)
+    }
+
+    /// Chunk `chunk` of `chunks` equal parts of the groups.
+    func groups(_ chunk: Int, of chunks: Int) -> Range<Int> { (groups * chunk / chunks)..<(groups * (chunk + 1) / chunks) }
 }

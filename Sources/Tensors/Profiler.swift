@@ -12,6 +12,10 @@ public final class Profiler {
         public let start: Double
         public let duration: Double
         public let arguments: [String: Argument]
+
+        public init(name: String, category: String, start: Double, duration: Double, arguments: [String: Argument] = [:]) {
+            (self.name, self.category, self.start, self.duration, self.arguments) = (name, category, start, duration, arguments)
+        }
     }
 
     public enum Argument: Sendable, Equatable {
@@ -42,15 +46,20 @@ public final class Profiler {
     /// Microseconds since the profiler was made: the time base of its events.
     public func microseconds() -> Double { Date().timeIntervalSince(origin) * 1e6 }
 
+    /// The time base of the events as microseconds since 1970, to put the events of several processes on one
+    /// time line (exact for processes on one machine, as good as the clocks' synchronisation across machines).
+    public var originMicrosecondsSince1970: Double { origin.timeIntervalSince1970 * 1e6 }
+
     /// Records an event that began at `start` (from `microseconds()`) and ends now, for spans no closure encloses.
     public func record(_ name: String, _ category: String, since start: Double, _ arguments: [String: Argument] = [:]) {
         events.append(Event(name: name, category: category, start: start, duration: microseconds() - start, arguments: arguments))
     }
 
-    /// The events as Chrome trace JSON objects of process `process` (one track per MPI rank).
-    public func traceEvents(process: Int) -> [[String: Any]] {
+    /// The events as Chrome trace JSON objects of process `process` (one track per MPI rank), their times moved
+    /// by `shift` microseconds.
+    public func traceEvents(process: Int, shift: Double = 0) -> [[String: Any]] {
         events.map { event in
-            ["name": event.name, "cat": event.category, "ph": "X", "ts": event.start, "dur": event.duration,
+            ["name": event.name, "cat": event.category, "ph": "X", "ts": event.start + shift, "dur": event.duration,
              "pid": process, "tid": 0,
              "args": event.arguments.mapValues { argument -> Any in
                  switch argument {

@@ -6,25 +6,41 @@ import Tensors
 /// folder, one track per rank; open it in Perfetto or chrome://tracing) and a summary of rank 0's steps by
 /// operation and by layer (`profile.txt`, also printed).
 enum TrainingProfile {
-    /// Every rank writes its events beside the others'; rank 0 merges them once all have.
+    /// Every rank writes its events beside the others' (with its clock's origin); rank 0 merges them once all have,
+    /// on one time line.
     static func write(_ profiler: Profiler, world: MPIWorld, directory: URL) throws -> String {
         let part = directory.appendingPathComponent("profile-rank-\(world.rank).json")
         try world.together(TrainingError("another rank could not write its profile (its error is in its output)")) {
-            try JSONSerialization.data(withJSONObject: profiler.traceEvents(process: world.rank)).write(to: part)
+            let content: [String: Any] = ["origin": profiler.originMicrosecondsSince1970,
+                                          "events": profiler.traceEvents(process: world.rank)]
+            try JSONSerialization.data(withJSONObject: content).write(to: part)
         }
         var summary = ""
         try world.together(TrainingError("rank 0 could not write profile.json (its error is in rank 0's output)")) {
             guard world.rank == 0 else { return }
-            var events: [Any] = []
+            var parts: [(origin: Double, events: [[String: Any]])] = []
             for rank in 0..<world.size {
                 let file = directory.appendingPathComponent("profile-rank-\(rank).json")
-                events += try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [Any] ?? []
+                let content = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any] ?? [:]
+                parts.append((content["origin"] as? Double ?? 0, content["events"] as? [[String: Any]] ?? []))
                 try FileManager.default.removeItem(at: file)
+            }
+            let earliest = parts.map(\.origin).min() ?? 0
+            var events: [Any] = []
+            var ranks: [[Profiler.Event]] = []
+            for part in parts {
+                let shift = part.origin - earliest
+                events += part.events.map { event in event.merging(["ts": (event["ts"] as? Double ?? 0) + shift]) { $1 } }
+                ranks.append(part.events.map { event in
+                    Profiler.Event(name: event["name"] as? String ?? "", category: event["cat"] as? String ?? "",
+                                   start: (event["ts"] as? Double ?? 0) + shift, duration: event["dur"] as? Double ?? 0)
+                })
             }
             events += (0..<world.size).map { ["name": "process_name", "ph": "M", "pid": $0, "args": ["name": "rank \($0)"]] }
             try JSONSerialization.data(withJSONObject: ["traceEvents": events, "displayTimeUnit": "ms"])
                 .write(to: directory.appendingPathComponent("profile.json"), options: .atomic)
             summary = describe(profiler.events)
+                + (world.size > 1 ? "\n" + BarrierArrivals(ranks: ranks).describe() : "")
                 + "\nwritten: \(directory.appendingPathComponent("profile.json").path) (every rank; Perfetto or chrome://tracing)"
             try summary.write(to: directory.appendingPathComponent("profile.txt"), atomically: true, encoding: .utf8)
         }

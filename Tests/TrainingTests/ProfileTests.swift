@@ -11,6 +11,14 @@ final class ProfileTests: XCTestCase {
         XCTAssertEqual(outcome.status, 0, outcome.output)
         XCTAssertTrue(outcome.output.contains("profile: 2 steps on rank 0"), outcome.output)
         XCTAssertTrue(outcome.output.contains("GFLOP/s"), outcome.output)
+        // The barrier report: both ranks, their shares of last arrivals adding up to all barriers.
+        let shares = outcome.output.split(separator: "\n").compactMap { line -> Double? in
+            guard let range = line.range(of: #"rank \d: last at +[0-9.]+%"#, options: .regularExpression) else { return nil }
+            return Double(line[range].split(separator: " ").last!.dropLast())
+        }
+        XCTAssertEqual(shares.count, 2, outcome.output)
+        XCTAssertEqual(shares.reduce(0, +), 100, accuracy: 0.2, outcome.output)
+        XCTAssertTrue(outcome.output.contains("barriers (calls every rank must reach; "), outcome.output)
         let files = try FileManager.default.contentsOfDirectory(atPath: run.runFolder.path)
         XCTAssertTrue(files.contains("profile.json") && files.contains("profile.txt"), "\(files)")
         XCTAssertFalse(files.contains { $0.hasPrefix("profile-rank-") }, "the ranks' parts are merged: \(files)")
@@ -27,6 +35,9 @@ final class ProfileTests: XCTestCase {
                             end: start + ($0["dur"] as! Double), arguments: $0["args"] as? [String: Any] ?? [:])
             }
         }
+        // One time line: the ranks' recorded steps overlap (they meet at every barrier).
+        let firstSteps = (0..<2).map { rank in spans(rank).filter { $0.category == "step" }.min { $0.start < $1.start }! }
+        XCTAssertLessThan(max(firstSteps[0].start, firstSteps[1].start), min(firstSteps[0].end, firstSteps[1].end))
         let layers = try buildModel(.resnet50, inputShape: [32, 32, 3], head: HeadOptions(classes: 2), seed: 3).nodes.dropFirst()
         for rank in 0..<2 {
             let all = spans(rank)
