@@ -32,6 +32,9 @@ let package = Package(
         // C that Swift cannot express: signal handlers that only set a flag.
         .target(name: "CSupport", dependencies: ["CPNG"]),
         .target(name: "CKernels"),
+        // What a binary is and runs on (--version): its git commit, written by the GitCommit plugin at build time.
+        .plugin(name: "GitCommit", capability: .buildTool()),
+        .target(name: "BuildInfo", dependencies: ["CDNNL", "CHDF5", "CMPI", "CPNG"], plugins: ["GitCommit"]),
 
         .target(name: "Tensors", dependencies: ["CKernels"]),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),
@@ -54,28 +57,28 @@ let package = Package(
         ]),
 
         .executableTarget(name: "bc-train", dependencies: [
-            "Training", "OneDNN", "CSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Training", "OneDNN", "CSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-eval", dependencies: [
-            "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-predict", dependencies: [
-            "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-bench", dependencies: [
-            "Layers", "Models", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Layers", "Models", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-bench-images", dependencies: [
-            "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-data", dependencies: [
-            "Datasets", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Datasets", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-inspect", dependencies: [
-            "KerasHDF5", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "KerasHDF5", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-serve", dependencies: [
-            "WebService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "WebService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // What several test targets share: .npy files, the Python referee, temporary folders, tensor comparison, Keras' tiny model.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import Images
 
@@ -13,7 +14,8 @@ struct BenchImages: ParsableCommand {
             default), apply one random warp (rotation 20, shifts 0.1, shear 10, zoom 0.2, flips, fill nearest) \
             and ResNet's caffe preprocessing. Threads split the images between workers; Keras' side fetches \
             batches from a thread pool of the same size (scipy and PIL release the GIL), as fit(workers=N) did.
-            """)
+            """,
+        version: BuildInfo.describe(tool: "bc-bench-images"))
 
     @Option(help: "Folder with class subfolders of PNGs (flow_from_directory layout).")
     var data = BenchImages.defaultData

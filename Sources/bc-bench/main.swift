@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import OneDNN
 
@@ -6,7 +7,7 @@ struct BCBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-bench",
         abstract: "Benchmarks of bc-train's OneDNN backend against TensorFlow/Keras.",
-        subcommands: [Conv.self, Step.self, Infer.self],
+        version: BuildInfo.describe(tool: "bc-bench"), subcommands: [Conv.self, Step.self, Infer.self],
         defaultSubcommand: Conv.self)
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Datasets
 import Foundation
 
@@ -7,7 +8,7 @@ import Foundation
 struct BCData: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-data", abstract: "Generate and inspect histopathology datasets.",
-        subcommands: [Synth.self, Summary.self])
+        version: BuildInfo.describe(tool: "bc-data"), subcommands: [Synth.self, Summary.self])
 }
 
 struct Synth: ParsableCommand {

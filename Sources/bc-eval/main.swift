@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import Images
 import Serving
@@ -11,7 +12,8 @@ extension TestTimeAugmentation: ExpressibleByArgument {}
 struct BCEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-eval",
-        abstract: "Evaluate a bc-train checkpoint or Keras .h5 model on a labelled dataset.")
+        abstract: "Evaluate a bc-train checkpoint or Keras .h5 model on a labelled dataset.",
+        version: BuildInfo.describe(tool: "bc-eval"))
 
     @Option(help: "The model: a bc-train checkpoint or a Keras full-model .h5.") var model: String
     @Option(help: "The dataset folder (class folders, split folders or the BreakHis tree).") var data: String

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import KerasHDF5
 import Layers
@@ -8,7 +9,8 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-inspect",
         abstract: "Show the format, Keras version, layers, weight shapes and parameter counts of a Keras .h5 / .weights.h5 "
-            + "file or a bc-train checkpoint, and which keras.applications architecture it fits.")
+            + "file or a bc-train checkpoint, and which keras.applications architecture it fits.",
+        version: BuildInfo.describe(tool: "bc-inspect"))
 
     @Argument(help: "The file to inspect.")
     var file: String

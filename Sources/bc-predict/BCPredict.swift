@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import Images
 import Serving
@@ -16,7 +17,8 @@ struct BCPredict: ParsableCommand {
         discussion: """
             Exit status: 0 when every file was predicted, 2 when some could not be (their rows say why), \
             1 when nothing could run (e.g. an unreadable model).
-            """)
+            """,
+        version: BuildInfo.describe(tool: "bc-predict"))
 
     @Option(help: "The model: a bc-train checkpoint or a Keras full-model .h5.") var model: String
     @Argument(help: "PNG files and folders (searched recursively for .png files).") var paths: [String]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import Foundation
 import Hummingbird
 import Images
@@ -10,7 +11,8 @@ import WebService
 struct BCServe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-serve",
-        abstract: "Serve a bc-train checkpoint or Keras .h5 model: a web page and a JSON API for batches of PNG patches.")
+        abstract: "Serve a bc-train checkpoint or Keras .h5 model: a web page and a JSON API for batches of PNG patches.",
+        version: BuildInfo.describe(tool: "bc-serve"))
 
     @Option(help: "The model: a bc-train checkpoint or a Keras full-model .h5.") var model: String
     @Option(help: "Address to listen on (127.0.0.1: this machine only).") var host = "127.0.0.1"

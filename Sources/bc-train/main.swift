@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import CSupport
 import Cluster
 import Foundation
@@ -13,7 +14,8 @@ struct BCTrain: ParsableCommand {
         commandName: "bc-train",
         abstract: "Train a histopathology classifier data-parallel over MPI ranks, resuming after preemption.",
         discussion: "Launch with mpirun (see Launch/). SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 stop all ranks at the next "
-            + "step boundary after rank 0 wrote last.h5; exit status 75 means: run the same command again to resume.")
+            + "step boundary after rank 0 wrote last.h5; exit status 75 means: run the same command again to resume.",
+        version: BuildInfo.describe(tool: "bc-train"))
 
     @Argument(help: "The run's config.json (see Launch/*.json).") var config: String
     @Option(name: .customLong("set"), help: "Override a config key, e.g. --set training.epochs=5 (repeatable).")
@@ -39,6 +41,8 @@ struct BCTrain: ParsableCommand {
             FileHandle.standardError.write(Data("bc-train: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        // The first line of every training log: what ran, for reproducing a cluster run.
+        if world.rank == 0 { print(BuildInfo.describe(tool: "bc-train")); fflush(stdout) }
         do {
             switch try TrainingRun.run(configPath: config, overrides: overrides, resume: !noResume,
                                        dropMissingFiles: dropMissingFiles, profileSteps: profile) {
