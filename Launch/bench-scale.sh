@@ -6,7 +6,8 @@
 # spent computing, in exposed communication (waiting at the gradient allreduce after backward, in batch-norm
 # allreduces, and in the small metric and agreement allreduces, each including waits for slower ranks) and waiting for
 # data. Variants: overlap and sync BN on (the defaults), overlap off, sync BN off. Efficiency at n ranks is
-# images/s(n) / (n x images/s(1)). The PyTorch peer times --steps steps after 2 warm-up steps per rank.
+# images/s(n) / (n x images/s(1)). Each bc-train row is the run with the median images/s of --repeats runs (default
+# 3); the PyTorch peer's is the median of --steps steps after 2 warm-up steps per rank.
 #   Launch/bench-scale.sh                                   # ResNet50 224, batch 8 per rank, 1 thread per rank
 #   Launch/bench-scale.sh --threads 2 --models "resnet50 densenet201"
 #   Launch/bench-scale.sh --size 64 --steps 2 --max-ranks 2 # a quick check that it runs
@@ -14,7 +15,7 @@
 # BC_PYTHON=a-python-with-torch; mpirun is taken from PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-size=224 steps=6 batch=8 threads=1 models="resnet50" peer=yes max_ranks=""
+size=224 steps=6 batch=8 threads=1 models="resnet50" peer=yes max_ranks="" repeats=3
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;
@@ -23,8 +24,9 @@ while (($#)); do
         --threads) threads="$2"; shift 2 ;;
         --models) models="$2"; shift 2 ;;
         --max-ranks) max_ranks="$2"; shift 2 ;;
+        --repeats) repeats="$2"; shift 2 ;;
         --no-peer) peer=no; shift ;;
-        *) echo "bench-scale: unknown option $1 (options: --size N, --steps N, --batch N (per rank), --threads N (per rank), --models \"resnet50 densenet201\", --max-ranks N, --no-peer)" >&2
+        *) echo "bench-scale: unknown option $1 (options: --size N, --steps N, --batch N (per rank), --threads N (per rank), --models \"resnet50 densenet201\", --max-ranks N, --repeats N, --no-peer)" >&2
            exit 2 ;;
     esac
 done
@@ -69,6 +71,11 @@ JSON
         | tail -n 1 | awk -v images=$((batch * ranks)) '{ printf "%.2f %.3f %.3f %.3f %.3f %.3f %.3f\n", images / $3, $3, $3 - $4 - $5 - $6 - $7, $4, $5, $6, $7 }'
 }
 
+# The run with the median images/s of `repeats` runs of `ours`.
+ours_median() {
+    for ((run = 0; run < repeats; run++)); do ours "$@" || true; done | grep . | sort -n -k1,1 | awk '{ line[NR] = $0 } END { if (NR) print line[int((NR + 1) / 2)] }'
+}
+
 theirs() {
     "$BC_PYTHON" Tests/Benchmarks/torch_train_step.py --architecture "$1" --size "$size" --batch "$batch" \
         --threads "$threads" --ranks "$2" --repeats "$steps" 2>"$work/torch.log" \
@@ -77,7 +84,7 @@ theirs() {
 
 efficiency() { awk -v rate="$1" -v ranks="$2" -v single="$3" 'BEGIN { if (rate + 0 > 0 && single + 0 > 0) printf "%.2f", rate / (ranks * single); else printf "-" }'; }
 
-echo "bench-scale: ${size}x$size, $batch images per rank and step, $threads thread(s) per rank, $steps steps timed; $(lscpu | sed -n 's/^Model name: *//p'), $cores cores"
+echo "bench-scale: ${size}x$size, $batch images per rank and step, $threads thread(s) per rank, $steps steps timed, median of $repeats runs; $(lscpu | sed -n 's/^Model name: *//p'), $cores cores"
 printf '%-11s %5s %-18s %8s %5s %7s %8s %9s %8s %7s %6s %9s %5s %7s\n' model ranks variant "img/s" eff "step s" "compute" "gradient" "batchnrm" "small" "data" "DDP img/s" eff "bc/DDP"
 for model in $models; do
     declare -A single=()
@@ -89,7 +96,7 @@ for model in $models; do
             read -r name flags <<<"${variant/:/ }"
             read -r overlap sync <<<"${flags/,/ }"
             [[ $ranks == 1 && $name != "overlap,sync-bn" ]] && continue  # one rank makes no MPI calls
-            read -r rate step compute gradient batchnorm small data <<<"$(ours "$model" "$ranks" "$overlap" "$sync" || true)"
+            read -r rate step compute gradient batchnorm small data <<<"$(ours_median "$model" "$ranks" "$overlap" "$sync")"
             [[ $ranks == 1 ]] && single[ours]="${rate:-0}"
             ratio="-"
             [[ "$peer_rate" =~ ^[0-9.]+$ && -n "${rate:-}" ]] && ratio="$(awk -v a="$rate" -v b="$peer_rate" 'BEGIN { printf "%.2f", a / b }')"
