@@ -229,29 +229,12 @@ public struct DistributedOptions: Codable, Equatable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let flag = try? c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) {
-            syncBatchNorm = flag ? .true : .false
-        } else {
-            syncBatchNorm = try c.decodeChoice(BatchNormSynchronization.self, forKey: .syncBatchNorm) ?? syncBatchNorm
-        }
+        syncBatchNorm = try c.decodeIfPresent(BatchNormSynchronization.self, forKey: .syncBatchNorm) ?? syncBatchNorm
         bucketMegabytes = try c.decodeIfPresent(Int.self, forKey: .bucketMegabytes) ?? bucketMegabytes
         overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? overlap
         stallWarningSeconds = try c.decodeIfPresent(Double.self, forKey: .stallWarningSeconds) ?? stallWarningSeconds
         stallWarningFactor = try c.decodeIfPresent(Double.self, forKey: .stallWarningFactor) ?? stallWarningFactor
         stallAbortSeconds = try c.decodeIfPresent(Double.self, forKey: .stallAbortSeconds) ?? stallAbortSeconds
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        switch syncBatchNorm {
-        case .true, .false: try c.encode(syncBatchNorm == .true, forKey: .syncBatchNorm)
-        case .auto: try c.encode(syncBatchNorm.rawValue, forKey: .syncBatchNorm)
-        }
-        try c.encode(bucketMegabytes, forKey: .bucketMegabytes)
-        try c.encode(overlap, forKey: .overlap)
-        try c.encode(stallWarningSeconds, forKey: .stallWarningSeconds)
-        try c.encode(stallWarningFactor, forKey: .stallWarningFactor)
-        try c.encode(stallAbortSeconds, forKey: .stallAbortSeconds)
     }
 }
 
@@ -263,6 +246,26 @@ public enum BatchNormSynchronization: String, CaseIterable, Codable, Equatable {
     case `true`, `false`, auto
 
     public static let autoThreshold = 16
+
+    /// JSON `true`, `false` or `"auto"`; anything else is refused naming what is allowed.
+    public init(from decoder: Decoder) throws {
+        let value = try decoder.singleValueContainer()
+        if let flag = try? value.decode(Bool.self) { self = flag ? .true : .false; return }
+        let text = try? value.decode(String.self)
+        guard let text, text == Self.auto.rawValue else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                (text.map { "is \"\($0)\"" } ?? "is neither a boolean nor a string") + "; allowed: true, false, \"auto\""))
+        }
+        self = .auto
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var value = encoder.singleValueContainer()
+        switch self {
+        case .true, .false: try value.encode(self == .true)
+        case .auto: try value.encode(rawValue)
+        }
+    }
 
     /// Whether ranks sum their statistics when each gets `perRankBatch` samples.
     public func synchronizes(perRankBatch: Int) -> Bool {

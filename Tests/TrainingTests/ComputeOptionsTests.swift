@@ -7,16 +7,15 @@ import XCTest
 /// refused with the names allowed.
 final class ComputeOptionsTests: XCTestCase {
     func testConvolutionAlgorithmKey() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("compute-\(getpid()).json")
-        try Data(#"{"data": {"root": "x"}}"#.utf8).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        XCTAssertEqual(try TrainingConfig.load(from: file).compute.convolutionAlgorithm, .direct)
-        for algorithm in ConvolutionAlgorithm.allCases {
-            let config = try TrainingConfig.load(from: file, overrides: ["compute.convolution_algorithm=\(algorithm.rawValue)"])
-            XCTAssertEqual(config.compute.convolutionAlgorithm, algorithm)
-        }
-        XCTAssertThrowsError(try TrainingConfig.load(from: file, overrides: ["compute.convolution_algorithm=fft"])) { error in
-            XCTAssertEqual("\(error)", "\(file.path): compute.convolution_algorithm: is \"fft\"; allowed: direct, winograd, auto")
+        try withMinimalConfig { file in
+            XCTAssertEqual(try TrainingConfig.load(from: file).compute.convolutionAlgorithm, .direct)
+            for algorithm in ConvolutionAlgorithm.allCases {
+                let config = try TrainingConfig.load(from: file, overrides: ["compute.convolution_algorithm=\(algorithm.rawValue)"])
+                XCTAssertEqual(config.compute.convolutionAlgorithm, algorithm)
+            }
+            XCTAssertThrowsError(try TrainingConfig.load(from: file, overrides: ["compute.convolution_algorithm=fft"])) { error in
+                XCTAssertEqual("\(error)", "\(file.path): compute.convolution_algorithm: is \"fft\"; allowed: direct, winograd, auto")
+            }
         }
     }
 }

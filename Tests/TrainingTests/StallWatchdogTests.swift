@@ -162,22 +162,21 @@ final class StallAbortTests: XCTestCase {
 /// The watchdog's config keys are checked like every other key, each error naming its key.
 final class StallWarningConfigTests: XCTestCase {
     func testBadStallWarningValuesAreRefusedNamingTheKey() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stall-\(getpid()).json")
-        try Data(#"{"data": {"root": "x"}}"#.utf8).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let defaults = try TrainingConfig.load(from: file).distributed
-        XCTAssertEqual([defaults.stallWarningSeconds, defaults.stallWarningFactor], [60, 10])
-        let cases = [
-            ("distributed.stall_warning_seconds=-1", "distributed.stall_warning_seconds: must not be negative (0 turns the stall warnings off)"),
-            ("distributed.stall_warning_factor=0.5", "distributed.stall_warning_factor: must be at least 1"),
-            ("distributed.stall_warning_seconds=soon", "distributed.stall_warning_seconds: expected a number, found a string (\"soon\")"),
-            ("distributed.stall_warning_second=5", "unknown key 'distributed.stall_warning_second'; did you mean 'stall_warning_seconds'?"),
-            ("distributed.stall_abort_seconds=-3", "distributed.stall_abort_seconds: must not be negative (0, the default, never ends the job)"),
-        ]
-        for (override, message) in cases {
-            XCTAssertThrowsError(try TrainingConfig.load(from: file, overrides: [override])) { error in
-                XCTAssertTrue("\(error)".hasPrefix(file.path + ": "), "\(error)")
-                XCTAssertTrue("\(error)".hasSuffix(message), "\(override): \(error)")
+        try withMinimalConfig { file in
+            let defaults = try TrainingConfig.load(from: file).distributed
+            XCTAssertEqual([defaults.stallWarningSeconds, defaults.stallWarningFactor], [60, 10])
+            let cases = [
+                ("distributed.stall_warning_seconds=-1", "distributed.stall_warning_seconds: must not be negative (0 turns the stall warnings off)"),
+                ("distributed.stall_warning_factor=0.5", "distributed.stall_warning_factor: must be at least 1"),
+                ("distributed.stall_warning_seconds=soon", "distributed.stall_warning_seconds: expected a number, found a string (\"soon\")"),
+                ("distributed.stall_warning_second=5", "unknown key 'distributed.stall_warning_second'; did you mean 'stall_warning_seconds'?"),
+                ("distributed.stall_abort_seconds=-3", "distributed.stall_abort_seconds: must not be negative (0, the default, never ends the job)"),
+            ]
+            for (override, message) in cases {
+                XCTAssertThrowsError(try TrainingConfig.load(from: file, overrides: [override])) { error in
+                    XCTAssertTrue("\(error)".hasPrefix(file.path + ": "), "\(error)")
+                    XCTAssertTrue("\(error)".hasSuffix(message), "\(override): \(error)")
+                }
             }
         }
     }
