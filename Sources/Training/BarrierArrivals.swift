@@ -43,6 +43,7 @@ struct BarrierArrivals {
                 result.barriers += 1
                 result.lastArrivals[last] += 1
                 result.delays[last] += delay
+                guard delay > 0 else { continue }  // a tie delayed nothing
                 let before = work[last].filter { $0.start + $0.duration <= arrivals[last] }
                     .max { $0.start + $0.duration < $1.start + $1.duration }
                 let cause = before.map { "\($0.name) \($0.category)" } ?? "the start"
