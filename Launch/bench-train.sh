@@ -10,10 +10,12 @@
 #   Launch/bench-train.sh                                          # the full comparison (about an hour on 2 cores)
 #   Launch/bench-train.sh --size 64 --steps 2 --models resnet50    # a quick check that it runs
 #   Launch/bench-train.sh --algorithm winograd                     # bc-train with compute.convolution_algorithm
+#   Launch/bench-train.sh --precision mixed_bfloat16               # all three in bf16: bc-train's compute.precision,
+#                                                                  # Keras' mixed_bfloat16 policy, PyTorch's CPU autocast
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Launch/setup.sh
-size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct precision=float32
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;
@@ -21,7 +23,8 @@ while (($#)); do
         --models) models="$2"; shift 2 ;;
         --no-peer) peer=no; shift ;;
         --algorithm) algorithm="$2"; shift 2 ;;
-        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto)" >&2
+        --precision) precision="$2"; shift 2 ;;
+        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision float32|mixed_bfloat16)" >&2
            exit 2 ;;
     esac
 done
@@ -43,7 +46,7 @@ ours() {
  "data": {"root": "$work/data", "split_fractions": [1, 0, 0], "loader_threads": 1},
  "training": {"epochs": 2, "batch_size": $batch, "threads_per_rank": $threads},
  "callbacks": {"monitor": "loss", "checkpoint_every_minutes": 0, "progress": "epochs"},
- "compute": {"convolution_algorithm": "$algorithm"}}
+ "compute": {"convolution_algorithm": "$algorithm", "precision": "$precision"}}
 JSON
     OMP_NUM_THREADS="$threads" mpirun -n "$ranks" --bind-to none "$bin/bc-train" "$config" --no-resume </dev/null \
         | sed -n 's/^timing: \([0-9]*\) steps in .* per step \([0-9.]*\) s, of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*; peak memory \([0-9.]*\) \(.\)iB$/\1 \2 \3 \4 \5 \6/p' \
@@ -57,7 +60,7 @@ keras() {
     for ((p = 0; p < processes; p++)); do
         outputs+=("$work/keras-$p.json")
         TF_CPP_MIN_LOG_LEVEL=3 "$BC_PYTHON" Tests/Benchmarks/keras_train_step.py --architecture "$model" --size "$size" \
-            --batch $((batch / processes)) --threads "$threads" > "${outputs[p]}" 2> "$work/keras-$p.log" &
+            --batch $((batch / processes)) --threads "$threads" --precision "$precision" > "${outputs[p]}" 2> "$work/keras-$p.log" &
         pids+=($!)
     done
     for ((p = 0; p < processes; p++)); do
@@ -70,13 +73,13 @@ keras() {
 # PyTorch: `ranks` DDP ranks of batch/ranks images with `threads` threads each; prints "images/s peak-GiB".
 torch_peer() {
     "$BC_PYTHON" Tests/Benchmarks/torch_train_step.py --architecture "$1" --size "$size" --batch $((batch / $2)) \
-        --ranks "$2" --threads "$3" 2>"$work/torch.log" \
+        --ranks "$2" --threads "$3" --precision "$precision" 2>"$work/torch.log" \
         | "$BC_PYTHON" -c 'import json, sys; r = json.load(sys.stdin); print("%.2f %.2f" % (r["images_per_second"], r["peak_rss_mb"] / 1024))' \
         || { tail -n 5 "$work/torch.log" >&2; echo "failed -"; }
 }
 
 if [[ "$peer" == yes ]]; then ensure_python_referee; ensure_torch_peer; fi
-echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm; $(lscpu | sed -n 's/^Model name: *//p')"
+echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm, $precision; $(lscpu | sed -n 's/^Model name: *//p')"
 printf '%-12s %-16s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' model layout "bc img/s" "allreduce" "data s" "Keras" "PyTorch" "bc/Keras" "bc/torch" "bc GiB" "Keras GiB" "torch GiB"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 for model in $models; do

@@ -75,7 +75,7 @@ struct ConfigReader {
         KerasConfigError(layer: name, "\(className) config key '\(key)': \(message)")
     }
 
-    /// What every layer must satisfy: float32 (a string, or Keras 3's DTypePolicy object), and no regularizers or
+    /// What every layer must satisfy: float32 or mixed_bfloat16 (a string, or Keras 3's DTypePolicy object), and no regularizers or
     /// constraints, which bc-train does not apply.
     func checkCommonKeys() throws {
         let dtype = config["dtype"] ?? .null
@@ -83,8 +83,10 @@ struct ConfigReader {
         if case .object(let policy) = dtype, case .object(let policyConfig)? = policy["config"] {
             dtypeName = policyConfig["name"] ?? .null
         }
-        guard dtypeName == .null || dtypeName == "float32" else {
-            throw error("dtype", "only float32 is supported, got \(dtype.compactText)")
+        // A model trained under Keras' mixed_bfloat16 policy keeps float32 weights: it loads like a float32 one
+        // (how bc-train computes is its own compute.precision).
+        guard dtypeName == .null || dtypeName == "float32" || dtypeName == "mixed_bfloat16" else {
+            throw error("dtype", "only float32 and mixed_bfloat16 (float32 weights) are supported, got \(dtype.compactText)")
         }
         for (key, value) in config where (key.hasSuffix("_regularizer") || key.hasSuffix("_constraint")) && value != .null {
             throw error(key, "regularizers and constraints are not supported, got \(value.compactText)")

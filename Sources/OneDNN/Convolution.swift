@@ -7,12 +7,11 @@ extension OneDNNBackend {
         let key = PrimitiveKey(operation: .convolutionForward(withBias: bias != nil), shapes: shapes.key,
                                geometry: geometry)
         let forward = primitive(key) { convolutionForwardDescriptor(shapes, withBias: bias != nil, "\(key)") }
-        var inputs = [DNNL_ARG_SRC: reordered(x, to: forward.layout(DNNL_ARG_SRC, shape: shapes.input))]
-        inputs[DNNL_ARG_BIAS] = bias
-        let weights = kernelInPrimitiveLayout(kernel, for: forward, key)
+        var operands = [DNNL_ARG_SRC: operand(x, as: DNNL_ARG_SRC, of: forward),
+                        DNNL_ARG_WEIGHTS: .memory(kernelInPrimitiveLayout(kernel, for: forward, key))]
+        operands[DNNL_ARG_BIAS] = bias.map { .tensor($0) }
         let outputLayout = forward.layout(DNNL_ARG_DST, shape: shapes.output)
-        return execute(forward, inputs: inputs, outputs: [DNNL_ARG_DST: (shapes.output, outputLayout)],
-                       libraryMemory: [DNNL_ARG_WEIGHTS: weights])[DNNL_ARG_DST]!
+        return execute(forward, operands: operands, outputs: [DNNL_ARG_DST: (shapes.output, outputLayout)])[DNNL_ARG_DST]!
     }
 
     /// The layouts `conv2D` reads its input in (others are reordered to it) and writes its output in.
@@ -35,9 +34,10 @@ extension OneDNNBackend {
 
         let dataKey = PrimitiveKey(operation: .convolutionBackwardData, shapes: shapes.key, geometry: geometry)
         let backwardData = primitive(dataKey) {
-            convolutionDescriptor(shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST)) { src, dst in
+            convolutionDescriptor(shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST),
+                                  lowPrecision: (false, true)) { src, dst, type in
                 firstImplemented("\(dataKey)") { algorithm in
-                    var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                    var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel, type)
                     var operation = dnnl_convolution_desc_t()
                     check(dnnl_convolution_backward_data_desc_init(
                         &operation, algorithm, &src, &weights, &dst,
@@ -51,8 +51,10 @@ extension OneDNNBackend {
         let weightsKey = PrimitiveKey(operation: .convolutionBackwardWeights(withBias: withBias), shapes: shapes.key,
                                       geometry: geometry)
         let backwardWeights = primitive(weightsKey) {
-            convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST)) { src, dst in
+            convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST),
+                                  lowPrecision: (true, true)) { src, dst, _ in
                 firstImplemented("\(weightsKey)") { algorithm in
+                    // The kernel and bias gradients stay fp32 whatever the inputs: they feed the fp32 optimizer.
                     var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
                     var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
                     var operation = dnnl_convolution_desc_t()
@@ -65,32 +67,33 @@ extension OneDNNBackend {
             }
         }
 
-        let dataOutputGradient = reordered(outputGradient,
-                                           to: backwardData.layout(DNNL_ARG_DIFF_DST, shape: shapes.output))
-        let inputGradientLayout = backwardData.layout(DNNL_ARG_DIFF_SRC, shape: shapes.input)
-        let computedInputGradient = !inputGradient ? nil
-            : execute(backwardData, inputs: [DNNL_ARG_DIFF_DST: dataOutputGradient],
-                      outputs: [DNNL_ARG_DIFF_SRC: (shapes.input, inputGradientLayout)],
-                      libraryMemory: [DNNL_ARG_WEIGHTS: kernelInPrimitiveLayout(kernel, for: backwardData, dataKey)])
+        let dataOutputGradient = inputGradient ? operand(outputGradient, as: DNNL_ARG_DIFF_DST, of: backwardData) : nil
+        let computedInputGradient = dataOutputGradient.map { gradient in
+            let layout = backwardData.layout(DNNL_ARG_DIFF_SRC, shape: shapes.input)
+            let weights = kernelInPrimitiveLayout(kernel, for: backwardData, dataKey)
+            return execute(backwardData, operands: [DNNL_ARG_DIFF_DST: gradient, DNNL_ARG_WEIGHTS: .memory(weights)],
+                           outputs: [DNNL_ARG_DIFF_SRC: (shapes.input, layout)])[DNNL_ARG_DIFF_SRC]!
+        }
         let blockedKernelGradient = Memory(allocatedFor: backwardWeights, DNNL_ARG_DIFF_WEIGHTS, engine: engine)
-        let source = reordered(x, to: backwardWeights.layout(DNNL_ARG_SRC, shape: shapes.input))
-        let weightsOutputGradient = reordered(dataOutputGradient,
-                                              to: backwardWeights.layout(DNNL_ARG_DIFF_DST, shape: shapes.output))
+        // Backward data's copy of the output gradient serves here too when both primitives read the same layout.
+        let weightsOutputGradient = dataOutputGradient.flatMap { $0.fits(backwardWeights, DNNL_ARG_DIFF_DST) ? $0 : nil }
+            ?? operand(outputGradient, as: DNNL_ARG_DIFF_DST, of: backwardWeights)
         let biasGradient = execute(backwardWeights,
-                                   inputs: [DNNL_ARG_SRC: source, DNNL_ARG_DIFF_DST: weightsOutputGradient],
-                                   outputs: withBias ? [DNNL_ARG_DIFF_BIAS: ([shapes.kernel[3]], .plain)] : [:],
-                                   libraryMemory: [DNNL_ARG_DIFF_WEIGHTS: blockedKernelGradient])
+                                   operands: [DNNL_ARG_SRC: operand(x, as: DNNL_ARG_SRC, of: backwardWeights),
+                                              DNNL_ARG_DIFF_DST: weightsOutputGradient,
+                                              DNNL_ARG_DIFF_WEIGHTS: .memory(blockedKernelGradient)],
+                                   outputs: withBias ? [DNNL_ARG_DIFF_BIAS: ([shapes.kernel[3]], .plain)] : [:])
         let toHWIO = primitive(PrimitiveKey(operation: .kernelFromPrimitiveLayout, shapes: shapes.key, geometry: geometry)) {
             reorder(from: backwardWeights.memoryDescriptor(DNNL_ARG_DIFF_WEIGHTS),
                     to: MemoryDescriptor.convolutionKernel(shapes.kernel), "\(weightsKey): kernel gradient to HWIO")
         }
         let kernelGradient = execute(toHWIO, inputs: [:], outputs: [DNNL_ARG_TO: (shapes.kernel, .plain)],
                                      libraryMemory: [DNNL_ARG_FROM: blockedKernelGradient])[DNNL_ARG_TO]!
-        return ConvGradients(input: computedInputGradient.map { reordered($0[DNNL_ARG_DIFF_SRC]!, to: x.layout) }, kernel: kernelGradient,
+        return ConvGradients(input: computedInputGradient.map { reordered($0, to: x.layout) }, kernel: kernelGradient,
                              bias: biasGradient[DNNL_ARG_DIFF_BIAS])
     }
 
-    /// The HWIO kernel copied into the layout `convolution` chose for its weights argument.
+    /// The HWIO kernel copied into the layout (and precision) `convolution` chose for its weights argument.
     private func kernelInPrimitiveLayout(_ kernel: Tensor, for convolution: Primitive, _ key: PrimitiveKey) -> Memory {
         let blocked = Memory(allocatedFor: convolution, DNNL_ARG_WEIGHTS, engine: engine)
         let toBlocked = primitive(PrimitiveKey(operation: .kernelToPrimitiveLayout(key.operation), shapes: key.shapes,
@@ -104,9 +107,9 @@ extension OneDNNBackend {
 
     private func convolutionForwardDescriptor(_ shapes: ConvolutionShapes, withBias: Bool,
                                               _ context: String) -> PrimitiveDescriptor {
-        convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST)) { src, dst in
+        convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST), lowPrecision: (true, false)) { src, dst, type in
             firstImplemented(context) { algorithm in
-                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
+                var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel, type)
                 var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
                 var operation = dnnl_convolution_desc_t()
                 let g = shapes.geometry
@@ -137,22 +140,46 @@ extension OneDNNBackend {
     /// reorders it (4x smaller after the stem's max pooling). If oneDNN picks a layout no tensor layout
     /// describes (nChw8c on AVX2, say), the convolution is made again on plain NHWC. `activations` names the
     /// source and destination arguments.
+    ///
+    /// In `mixed_bfloat16` the arguments `lowPrecision` marks, and the weights (`make` gets their type), are
+    /// bf16, the others fp32, as Keras' policy computes convolutions: bf16 products accumulated in fp32. Where
+    /// oneDNN has only its reference kernel for that (no bf16 instructions, an odd shape), the convolution
+    /// stays fp32: emulated bf16 would be slower than fp32.
     private func convolutionDescriptor(
         _ shapes: ConvolutionShapes, activations: (source: Int32, destination: Int32),
-        _ make: (_ source: inout dnnl_memory_desc_t, _ destination: inout dnnl_memory_desc_t) -> PrimitiveDescriptor
+        lowPrecision: (source: Bool, destination: Bool),
+        _ make: (_ source: inout dnnl_memory_desc_t, _ destination: inout dnnl_memory_desc_t,
+                 _ weightType: dnnl_data_type_t) -> PrimitiveDescriptor
     ) -> PrimitiveDescriptor {
-        var plainSource = MemoryDescriptor.activation(shapes.input, .plain)
-        var plainDestination = MemoryDescriptor.activation(shapes.output, .plain)
-        guard shapes.input[3] >= TensorLayout.channelBlock else { return make(&plainSource, &plainDestination) }
-        var source = MemoryDescriptor.activationAnyLayout(shapes.input)
-        var destination = MemoryDescriptor.activationAnyLayout(shapes.output)
-        let chosen = make(&source, &destination)
+        if precision == .mixedBFloat16 {
+            let chosen = convolutionDescriptor(shapes, activations, types: (lowPrecision.source ? dnnl_bf16 : dnnl_f32,
+                                                                            lowPrecision.destination ? dnnl_bf16 : dnnl_f32,
+                                                                            dnnl_bf16), make)
+            if !chosen.implementation.hasPrefix("ref") { return chosen }
+            chosen.destroy()
+        }
+        return convolutionDescriptor(shapes, activations, types: (dnnl_f32, dnnl_f32, dnnl_f32), make)
+    }
+
+    private func convolutionDescriptor(
+        _ shapes: ConvolutionShapes, _ activations: (source: Int32, destination: Int32),
+        types: (source: dnnl_data_type_t, destination: dnnl_data_type_t, weights: dnnl_data_type_t),
+        _ make: (inout dnnl_memory_desc_t, inout dnnl_memory_desc_t, dnnl_data_type_t) -> PrimitiveDescriptor
+    ) -> PrimitiveDescriptor {
+        var plainSource = MemoryDescriptor.activation(shapes.input, .plain, types.source)
+        var plainDestination = MemoryDescriptor.activation(shapes.output, .plain, types.destination)
+        guard shapes.input[3] >= TensorLayout.channelBlock else {
+            return make(&plainSource, &plainDestination, types.weights)
+        }
+        var source = MemoryDescriptor.activationAnyLayout(shapes.input, types.source)
+        var destination = MemoryDescriptor.activationAnyLayout(shapes.output, types.destination)
+        let chosen = make(&source, &destination, types.weights)
         let describable = [(activations.source, shapes.input), (activations.destination, shapes.output)].allSatisfy {
             argument, shape in chosen.memoryDescriptor(argument).flatMap { TensorLayout(of: $0, shape: shape) } != nil
         }
         if describable { return chosen }
         chosen.destroy()
-        return make(&plainSource, &plainDestination)
+        return make(&plainSource, &plainDestination, types.weights)
     }
 }
 

@@ -4,19 +4,19 @@ import Tensors
 /// Memory descriptors for the layouts tensors use. oneDNN dims are always logical
 /// ((N, C, H, W) for activations, (O, I, H, W) for weights); the format tag says how they lie in memory.
 enum MemoryDescriptor {
-    /// fp32 with the given logical dims and memory order.
-    static func plain(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    /// fp32 (or `type`) with the given logical dims and memory order.
+    static func plain(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
-        check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag),
+        check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), type, tag),
               "memory descriptor for dims \(dims)")
         return md
     }
 
-    /// An NHWC activation (N, H, W, C) in `layout`, or a plain 2-D (N, C) one.
-    static func activation(_ shape: [Int], _ layout: TensorLayout) -> dnnl_memory_desc_t {
+    /// An NHWC activation (N, H, W, C) in `layout`, or a plain 2-D (N, C) one; fp32 unless `type` says otherwise.
+    static func activation(_ shape: [Int], _ layout: TensorLayout, _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         switch (shape.count, layout) {
-        case (4, _): return plain(channelDims(shape), layout.formatTag)
-        case (2, .plain): return plain(shape, dnnl_nc)
+        case (4, _): return plain(channelDims(shape), layout.formatTag, type)
+        case (2, .plain): return plain(shape, dnnl_nc, type)
         default: fatalError("oneDNN backend: activations are NHWC or plain (N, C), got shape \(shape) \(layout)")
         }
     }
@@ -25,9 +25,9 @@ enum MemoryDescriptor {
     static func activation(_ tensor: Tensor) -> dnnl_memory_desc_t { activation(tensor.shape, tensor.layout) }
 
     /// An NHWC activation in whatever layout the primitive prefers.
-    static func activationAnyLayout(_ shape: [Int]) -> dnnl_memory_desc_t {
+    static func activationAnyLayout(_ shape: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         precondition(shape.count == 4, "expected an NHWC shape, got \(shape)")
-        return plain(channelDims(shape), dnnl_format_tag_any)
+        return plain(channelDims(shape), dnnl_format_tag_any, type)
     }
 
     /// Any tensor with its last (channel) axis as oneDNN's dim 1: NHWC as (N, C, H, W) in its layout, other
@@ -62,9 +62,9 @@ enum MemoryDescriptor {
 
     /// A Conv2D kernel in whatever layout the primitive prefers (blocked, e.g. OIhw16i16o): the fast kernels
     /// need it, so kernels are reordered to it from HWIO around each convolution.
-    static func convolutionKernelAnyLayout(_ shape: [Int]) -> dnnl_memory_desc_t {
+    static func convolutionKernelAnyLayout(_ shape: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         precondition(shape.count == 4, "conv kernels are HWIO, got shape \(shape)")
-        return plain([shape[3], shape[2], shape[0], shape[1]], dnnl_format_tag_any)
+        return plain([shape[3], shape[2], shape[0], shape[1]], dnnl_format_tag_any, type)
     }
 
     /// A Keras Dense kernel (in, out).
@@ -109,11 +109,12 @@ extension TensorLayout {
     }
 
     /// The layout a primitive's descriptor for an NHWC tensor of `shape` describes, nil if no tensor layout does.
+    /// A bf16 descriptor has the layout of the fp32 tensor it is a copy of.
     init?(of descriptor: dnnl_memory_desc_t, shape: [Int]) {
         guard shape.count == 4 else { return nil }
         var descriptor = descriptor
         for layout in [TensorLayout.plain, .channelsBlocked16] {
-            var candidate = MemoryDescriptor.activation(shape, layout)
+            var candidate = MemoryDescriptor.activation(shape, layout, descriptor.data_type)
             if dnnl_memory_desc_equal(&descriptor, &candidate) != 0 { self = layout; return }
         }
         return nil

@@ -16,19 +16,29 @@ public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
     case direct, winograd, auto
 }
 
+/// The floating-point types a model computes in, with Keras' names. `mixedBFloat16` is Keras' `mixed_bfloat16`
+/// policy: weights, optimizer state, batch-norm statistics, softmax and loss stay fp32, convolutions multiply
+/// in bf16 and accumulate in fp32. Here activations between layers stay fp32 too (Keras rounds them to bf16).
+public enum Precision: String, Codable, CaseIterable, Sendable {
+    case float32
+    case mixedBFloat16 = "mixed_bfloat16"
+}
+
 public final class OneDNNBackend: Backend {
     public let name = "onednn"
     public let convolutionAlgorithm: ConvolutionAlgorithm
+    public let precision: Precision
     /// The OpenMP threads of its primitives, also used by its own kernels.
     let threads: Int
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
     private var primitives: [PrimitiveKey: Primitive] = [:]
 
-    public init(threads: Int, convolutionAlgorithm: ConvolutionAlgorithm = .direct) {
+    public init(threads: Int, convolutionAlgorithm: ConvolutionAlgorithm = .direct, precision: Precision = .float32) {
         precondition(threads > 0, "thread count must be positive, got \(threads)")
         self.threads = threads
         self.convolutionAlgorithm = convolutionAlgorithm
+        self.precision = precision
         // Every step allocates and frees activations of tens of MB. glibc serves those with fresh mmaps whose
         // page faults cost more than some convolutions compute (a 1x1 64->256 at batch 16: 34 ms instead of
         // 12), so keep freed memory in the heap for the next step instead, as TensorFlow's allocator does.
@@ -52,6 +62,30 @@ public final class OneDNNBackend: Backend {
 
     /// How many primitives have been created so far (each distinct operation and shape creates one).
     public var cachedPrimitiveCount: Int { primitives.count }
+
+    /// The instruction set oneDNN's kernels use on this CPU, e.g. "avx512_core_bf16".
+    public static var instructionSet: String {
+        let isa = dnnl_get_effective_cpu_isa()
+        let names: [(dnnl_cpu_isa_t, String)] = [
+            (dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"), (dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"),
+            (dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"), (dnnl_cpu_isa_avx512_core, "avx512_core"),
+            (dnnl_cpu_isa_avx2_vnni, "avx2_vnni"), (dnnl_cpu_isa_avx2, "avx2"), (dnnl_cpu_isa_avx, "avx"),
+            (dnnl_cpu_isa_sse41, "sse41")]
+        return names.first { $0.0 == isa }?.1 ?? "isa 0x\(String(isa.rawValue, radix: 16))"
+    }
+
+    /// How many of the cached convolution primitives run each oneDNN implementation (e.g. "jit_bf16:avx512_core_bf16")
+    /// in each type ("bf16" where they multiply bf16 values, else "f32"): which kernels a run really uses.
+    public var convolutionKernels: [String: Int] {
+        var counts: [String: Int] = [:]
+        for primitive in primitives.values where primitive.isConvolution {
+            let multipliesBFloat16 = [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST].contains {
+                primitive.descriptor.memoryDescriptor($0)?.data_type == dnnl_bf16
+            }
+            counts["\(primitive.descriptor.implementation) \(multipliesBFloat16 ? "bf16" : "f32")", default: 0] += 1
+        }
+        return counts
+    }
 
     /// The cached primitive for `key`, created from the descriptor `makeDescriptor` returns on first use.
     func primitive(_ key: PrimitiveKey, _ makeDescriptor: () -> PrimitiveDescriptor) -> Primitive {
@@ -111,6 +145,31 @@ public final class OneDNNBackend: Backend {
         return results
     }
 
+    /// `execute` with inputs that are tensors or memory oneDNN holds (the bf16 copies of `operand`).
+    func execute(_ primitive: Primitive, operands: [Int32: Operand], outputs: [Int32: TensorSpec]) -> [Int32: Tensor] {
+        var inputs: [Int32: Tensor] = [:], library: [Int32: Memory] = [:]
+        for (argument, operand) in operands {
+            switch operand {
+            case .tensor(let tensor): inputs[argument] = tensor
+            case .memory(let memory): library[argument] = memory
+            }
+        }
+        return execute(primitive, inputs: inputs, outputs: outputs, libraryMemory: library)
+    }
+
+    /// `x` as `primitive` reads `argument`: the tensor itself (reordered to the primitive's layout if needed) for
+    /// an fp32 argument, else a copy converted to the argument's type and layout by one oneDNN reorder.
+    func operand(_ x: Tensor, as argument: Int32, of primitive: Primitive) -> Operand {
+        let target = primitive.memoryDescriptor(argument)
+        guard target.data_type != dnnl_f32 else { return .tensor(reordered(x, to: primitive.layout(argument, shape: x.shape))) }
+        let layout = primitive.layout(argument, shape: x.shape)
+        let key = PrimitiveKey(operation: .convert(target.data_type.rawValue), shapes: [x.shape], layouts: [x.layout, layout])
+        let convert = self.primitive(key) { reorder(from: MemoryDescriptor.activation(x), to: target, "\(key)") }
+        let copy = Memory(allocatedFor: convert, DNNL_ARG_TO, engine: engine)
+        _ = execute(convert, inputs: [DNNL_ARG_FROM: x], outputs: [:], libraryMemory: [DNNL_ARG_TO: copy])
+        return .memory(copy)
+    }
+
     /// `x` in `layout`: itself if it already is, else a oneDNN reorder of it.
     func reordered(_ x: Tensor, to layout: TensorLayout) -> Tensor {
         guard x.layout != layout else { return x }
@@ -125,6 +184,25 @@ public final class OneDNNBackend: Backend {
 /// The shape and layout of a tensor a primitive writes.
 typealias TensorSpec = (shape: [Int], layout: TensorLayout)
 
+/// An input of a primitive: a tensor, or memory oneDNN allocated (a kernel in a blocked layout, a bf16 copy).
+enum Operand {
+    case tensor(Tensor)
+    case memory(Memory)
+
+    /// Whether `primitive` can read this operand as `argument` as it is.
+    func fits(_ primitive: Primitive, _ argument: Int32) -> Bool {
+        var wanted = primitive.memoryDescriptor(argument)
+        switch self {
+        case .tensor(let tensor):
+            var held = MemoryDescriptor.activation(tensor)
+            return dnnl_memory_desc_equal(&held, &wanted) != 0
+        case .memory(let memory):
+            var held = memory.descriptor
+            return dnnl_memory_desc_equal(&held, &wanted) != 0
+        }
+    }
+}
+
 /// Identifies a cached primitive: the operation with its scalar parameters, the tensor shapes, the window.
 struct PrimitiveKey: Hashable, CustomStringConvertible {
     enum Operation: Hashable {
@@ -135,6 +213,8 @@ struct PrimitiveKey: Hashable, CustomStringConvertible {
         case poolingForward(PoolKind, training: Bool), poolingBackward(PoolKind)
         case globalAveragePool, globalAveragePoolBackward
         case copyIntoPadded(Padding2D), copyOutOfPadded(Padding2D), copyOutOfChannels(offset: Int), reorder
+        /// A reorder into another data type (a `dnnl_data_type_t`), e.g. fp32 activations to bf16.
+        case convert(UInt32)
         case relu, reluBackward, softmax, softmaxBackward, sum, concat
         case innerProductForward(withBias: Bool), innerProductBackwardData, innerProductBackwardWeights(withBias: Bool)
     }
@@ -177,6 +257,14 @@ struct PrimitiveDescriptor {
     /// Arguments that address a region of a larger tensor rather than a whole one.
     var regionArguments: Set<Int32> = []
 
+    /// oneDNN's name for the implementation it picked, e.g. "jit:avx512_core" or "ref:any".
+    var implementation: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(handle, dnnl_query_impl_info_str, 0, &name) == dnnl_success,
+              let name else { return "unknown" }
+        return String(cString: name)
+    }
+
     /// The memory descriptor for an execution argument such as `DNNL_ARG_SRC`, nil if the primitive takes none.
     func memoryDescriptor(_ argument: Int32) -> dnnl_memory_desc_t? {
         guard let md = dnnl_primitive_desc_query_md(handle, dnnl_query_exec_arg_md, argument),
@@ -202,6 +290,7 @@ final class Primitive {
     /// What the profiler records of each execution: the operation, and its shapes and work.
     let profileName: String
     let profileArguments: [String: Profiler.Argument]
+    let isConvolution: Bool
 
     init(_ descriptor: PrimitiveDescriptor, key: PrimitiveKey) {
         var primitive: dnnl_primitive_t?
@@ -210,6 +299,10 @@ final class Primitive {
         (self.descriptor, self.handle) = (descriptor, primitive!)
         profileName = key.operationName
         profileArguments = key.profileArguments
+        isConvolution = switch key.operation {
+        case .convolutionForward, .convolutionBackwardData, .convolutionBackwardWeights: true
+        default: false
+        }
     }
 
     deinit {
@@ -239,6 +332,12 @@ final class Primitive {
 final class Memory {
     let argument: Int32
     let handle: dnnl_memory_t
+    /// The type and layout of what it holds.
+    var descriptor: dnnl_memory_desc_t {
+        var md: UnsafePointer<dnnl_memory_desc_t>?
+        check(dnnl_memory_get_memory_desc(handle, &md), "querying a memory descriptor")
+        return md!.pointee
+    }
 
     /// Wraps a tensor the primitive reads. oneDNN only reads through the pointer, and `execute` keeps the tensor
     /// (and with it its storage) alive until the primitive has finished.

@@ -282,9 +282,13 @@ public struct ComputeOptions: Codable, Equatable {
     /// `direct` (Keras' rounding), `winograd` (faster 3x3 convolutions where oneDNN has them) or `auto` (oneDNN
     /// chooses per convolution).
     public var convolutionAlgorithm = ConvolutionAlgorithm.direct
+    /// `float32`, or Keras' `mixed_bfloat16`: convolutions in bf16 (fast where the CPU has bf16 instructions),
+    /// weights, optimizer and checkpoints in float32.
+    public var precision = Precision.float32
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case convolutionAlgorithm = "convolution_algorithm"
+        case precision
     }
 
     public init() {}
@@ -293,5 +297,6 @@ public struct ComputeOptions: Codable, Equatable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         convolutionAlgorithm = try c.decodeChoice(ConvolutionAlgorithm.self, forKey: .convolutionAlgorithm) ?? convolutionAlgorithm
+        precision = try c.decodeChoice(Precision.self, forKey: .precision) ?? precision
     }
 }

@@ -78,7 +78,13 @@ public enum TrainingRun {
         let loss = CategoricalCrossentropy(classWeights: try classWeights(config, trainSamples, dataset.classNames))
         let optimizer = makeOptimizer(config.training.optimizer)
         let backend = OneDNNBackend(threads: config.training.threadsPerRank,
-                                    convolutionAlgorithm: config.compute.convolutionAlgorithm)
+                                    convolutionAlgorithm: config.compute.convolutionAlgorithm,
+                                    precision: config.compute.precision)
+        if config.compute.precision == .mixedBFloat16 {
+            let isa = OneDNNBackend.instructionSet
+            log("compute: mixed_bfloat16 on oneDNN's \(isa) kernels" + (isa.contains("bf16") || isa.contains("amx") ? ""
+                : "; this CPU has no bf16 instructions, so convolutions oneDNN can only emulate in bf16 stay float32"))
+        }
         let watchdog = StallWatchdog(floorSeconds: config.distributed.stallWarningSeconds,
                                      factor: config.distributed.stallWarningFactor,
                                      abortSeconds: config.distributed.stallAbortSeconds,
@@ -128,6 +134,10 @@ public enum TrainingRun {
         if profileSteps > 0 { trainer.profiling = (profileSteps, Profiler(), 0) }
         let outcome: TrainingOutcome
         do { outcome = try trainer.run() } catch { throw FailureDuringTraining(underlying: error) }
+        if config.compute.precision == .mixedBFloat16 {
+            log("compute: convolution primitives by oneDNN kernel and type: "
+                + backend.convolutionKernels.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
+        }
         if case .interrupted = outcome { return outcome }
         if outcome == .profiled { return outcome }
         log("done: \(checkpoints.directory.path) holds last.h5, best.h5, history.csv, config.json and split.json")

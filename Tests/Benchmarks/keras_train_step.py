@@ -1,7 +1,8 @@
 """Keras peer of Launch/bench-train.sh: images per second of `train_on_batch` for keras.applications ResNet50 or
 DenseNet201 (weights=None, include_top=False) with bc-train's head (GlobalAveragePooling2D, Dropout 0.5,
 BatchNormalization, Dense softmax), Adam and categorical cross-entropy, on one fixed random batch, with N TensorFlow
-threads. Prints one JSON object: {"seconds_per_step": median, "images_per_second": batch / median, "peak_rss_mb": the
+threads. --precision mixed_bfloat16 sets Keras' mixed_bfloat16 global policy, with the softmax output layer in
+float32 as Keras' mixed-precision guide recommends. Prints one JSON object: {"seconds_per_step": median, "images_per_second": batch / median, "peak_rss_mb": the
 process's peak resident memory}."""
 import argparse
 import json
@@ -16,6 +17,7 @@ def main():
     parser.add_argument("--architecture", choices=["resnet50", "densenet201"], default="resnet50")
     for name, default in [("size", 224), ("batch", 16), ("threads", 1), ("warmups", 2), ("repeats", 5)]:
         parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32")
     args = parser.parse_args()
     # OpenMP and TensorFlow read these when they load, so they must be set before the import.
     os.environ.update(OMP_NUM_THREADS=str(args.threads), TF_NUM_INTRAOP_THREADS=str(args.threads),
@@ -26,13 +28,14 @@ def main():
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
+    keras.mixed_precision.set_global_policy(args.precision)
     backbone = {"resnet50": keras.applications.ResNet50, "densenet201": keras.applications.DenseNet201}[args.architecture]
     inputs = keras.Input((args.size, args.size, 3))
     x = backbone(include_top=False, weights=None, input_tensor=inputs).output
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = keras.layers.Dropout(0.5, name="dropout")(x)
     x = keras.layers.BatchNormalization(name="bn_head")(x)
-    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions", dtype="float32")(x)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
 

@@ -5,7 +5,8 @@ on the first 1x1 convolution and biased convolutions, DenseNet-BC with growth 32
 
 One process: --batch images per step with --threads threads. --ranks N starts N processes joined by
 DistributedDataParallel over gloo (PyTorch's CPU backend, no SyncBatchNorm), each with --batch images (weak scaling).
-Prints one JSON object: seconds_per_step (the slowest rank's median), images_per_second (all ranks together) and
+--precision mixed_bfloat16 runs forward and loss under CPU autocast to bfloat16 (PyTorch's counterpart of Keras'
+mixed_bfloat16 policy). Prints one JSON object: seconds_per_step (the slowest rank's median), images_per_second (all ranks together) and
 peak_rss_mb (the largest rank's peak resident memory)."""
 import argparse
 import json
@@ -94,7 +95,8 @@ def run_rank(args):
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(images), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "mixed_bfloat16"):
+            loss = nn.functional.cross_entropy(model(images), labels)
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -121,6 +123,8 @@ def main():
     parser.add_argument("--architecture", choices=["resnet50", "densenet201"], default="resnet50")
     for name, default in [("size", 224), ("batch", 16), ("threads", 1), ("ranks", 1), ("warmups", 2), ("repeats", 5)]:
         parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                        help="mixed_bfloat16 runs the forward pass under torch.autocast(\"cpu\", torch.bfloat16)")
     parser.add_argument("--rank-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rank_process:

@@ -109,6 +109,20 @@ final class ModelConfigTests: XCTestCase {
         XCTAssertEqual(kerasModelConfig(reversed), kerasModelConfig(original))
     }
 
+    /// A model saved under Keras' mixed_bfloat16 policy (Keras 3's DTypePolicy object, or tf_keras' policy name) has
+    /// float32 weights: it builds the same model as the float32 config.
+    func testMixedBFloat16PolicyConfigsBuildTheFloat32Model() throws {
+        let tiny = try Referee.json("config_tiny_k3.json")
+        let float32 = try buildGraph(fromModelConfig: tiny, seed: 1)
+        let policy: JSON = ["module": "keras", "class_name": "DTypePolicy", "config": ["name": "mixed_bfloat16"]]
+        for dtype in [policy, "mixed_bfloat16"] as [JSON] {
+            var config = tiny
+            for layer in float32.layers.dropFirst() { config = config.changingLayerConfig(layer.name) { $0["dtype"] = dtype } }
+            let mixed = try buildGraph(fromModelConfig: config, seed: 1)
+            XCTAssertEqual(summaries(mixed), summaries(float32), "dtype \(dtype)")
+        }
+    }
+
     func testUnsupportedOrMalformedConfigsAreRefusedNamingTheLayer() throws {
         let tiny = try Referee.json("config_tiny_k3.json")
         let cases: [(JSON, String)] = [

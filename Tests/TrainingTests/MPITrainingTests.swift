@@ -70,12 +70,29 @@ final class MPITrainingTests: XCTestCase {
 
     /// A run stopped by SIGTERM to one rank, then re-run, ends bit-identical to an uninterrupted run.
     func testResumeAfterSIGTERMToOneRankIsBitExact() throws {
-        let run = try MPIRun.prepare("resume")
-        let uninterrupted = try run.writeConfig(["run_name": "whole", "training.epochs": 3], name: "whole.json")
+        try assertResumeAfterSIGTERMIsBitExact(precision: "float32")
+    }
+
+    /// The same in mixed_bfloat16: the bf16 kernels are as deterministic, and the checkpoints hold float32.
+    func testMixedBFloat16ResumeAfterSIGTERMToOneRankIsBitExact() throws {
+        let output = try assertResumeAfterSIGTERMIsBitExact(precision: "mixed_bfloat16")
+        let kernels = try XCTUnwrap(output.split(separator: "\n").last { $0.hasPrefix("compute: convolution primitives") })
+        let hasBFloat16 = ["avx512_core_bf16", "avx512_core_amx"].contains(OneDNNBackend.instructionSet)
+        XCTAssertTrue(kernels.contains(hasBFloat16 ? " bf16 x" : " f32 x"), String(kernels))
+        XCTAssertFalse(kernels.contains(hasBFloat16 ? " f32 x" : " bf16 x"), String(kernels))
+    }
+
+    /// Returns the resumed run's output.
+    @discardableResult
+    private func assertResumeAfterSIGTERMIsBitExact(precision: String) throws -> String {
+        let run = try MPIRun.prepare("resume-\(precision)")
+        let uninterrupted = try run.writeConfig(["run_name": "whole", "training.epochs": 3, "compute.precision": precision],
+                                                name: "whole.json")
         XCTAssertEqual(try run.launch(ranks: 2, config: uninterrupted).status, 0)
         let expected = try checkpointTensors(run.folder.appendingPathComponent("runs/whole/last.h5").path)
 
-        let interrupted = try run.writeConfig(["training.epochs": 3, "callbacks.checkpoint_every_steps": 2])
+        let interrupted = try run.writeConfig(["training.epochs": 3, "callbacks.checkpoint_every_steps": 2,
+                                               "compute.precision": precision])
         let stopped = try run.launch(ranks: 2, config: interrupted) { mpirun in
             XCTAssertTrue(run.wait(for: run.lastCheckpoint, while: mpirun), "no periodic checkpoint appeared")
             Thread.sleep(forTimeInterval: Double.random(in: 0...1.5))
@@ -91,6 +108,7 @@ final class MPITrainingTests: XCTestCase {
         let actual = try checkpointTensors(run.lastCheckpoint)
         XCTAssertEqual(Set(actual.keys), Set(expected.keys))
         for (path, tensor) in expected { XCTAssertEqual(actual[path]?.scalars, tensor.scalars, "\(path) differs after resume") }
+        return resumed.output
     }
 
     /// SIGUSR1 to mpirun itself (what Slurm's --signal=USR1 does) stops every rank cleanly; resuming on a different
