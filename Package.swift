@@ -66,7 +66,7 @@ let package = Package(
             "BuildInfo", "Serving", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-bench", dependencies: [
-            "BuildInfo", "Layers", "Models", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BuildInfo", "Cluster", "Layers", "Models", "OneDNN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "bc-bench-images", dependencies: [
             "BuildInfo", "Images", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -10,12 +10,12 @@
 #   Launch/bench-train.sh                                          # the full comparison (about an hour on 2 cores)
 #   Launch/bench-train.sh --size 64 --steps 2 --models resnet50    # a quick check that it runs
 #   Launch/bench-train.sh --algorithm winograd                     # bc-train with compute.convolution_algorithm
-#   Launch/bench-train.sh --precision mixed_bfloat16               # all three in bf16: bc-train's compute.precision,
-#                                                                  # Keras' mixed_bfloat16 policy, PyTorch's CPU autocast
+#   Launch/bench-train.sh --precision "float32 mixed_bfloat16"     # rows for each: bc-train's compute.precision, Keras'
+#                                                                  # mixed_bfloat16 policy, PyTorch's CPU autocast to bf16
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Launch/setup.sh
-size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct precision=float32
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct precisions=float32
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;
@@ -23,8 +23,8 @@ while (($#)); do
         --models) models="$2"; shift 2 ;;
         --no-peer) peer=no; shift ;;
         --algorithm) algorithm="$2"; shift 2 ;;
-        --precision) precision="$2"; shift 2 ;;
-        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision float32|mixed_bfloat16)" >&2
+        --precision) precisions="$2"; shift 2 ;;
+        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision \"float32 mixed_bfloat16\")" >&2
            exit 2 ;;
     esac
 done
@@ -39,9 +39,9 @@ patients=8
 # bc-train on `ranks` x `threads`; prints "images/s allreduce-seconds-per-step data-seconds-per-step peak-memory"
 # (rank 0's, as its timing line gives it).
 ours() {
-    local model="$1" ranks="$2" threads="$3" config="$work/$1-$2x$3.json"
+    local model="$1" ranks="$2" threads="$3" config="$work/$1-$2x$3-$precision.json"
     cat > "$config" <<JSON
-{"run_name": "$model-${ranks}x$threads", "output_dir": "$work/runs",
+{"run_name": "$model-${ranks}x$threads-$precision", "output_dir": "$work/runs",
  "model": {"architecture": "$model", "input_size": [$size, $size], "classes": 2},
  "data": {"root": "$work/data", "split_fractions": [1, 0, 0], "loader_threads": 1},
  "training": {"epochs": 2, "batch_size": $batch, "threads_per_rank": $threads},
@@ -79,20 +79,22 @@ torch_peer() {
 }
 
 if [[ "$peer" == yes ]]; then ensure_python_referee; ensure_torch_peer; fi
-echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm, $precision; $(lscpu | sed -n 's/^Model name: *//p')"
-printf '%-12s %-16s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' model layout "bc img/s" "allreduce" "data s" "Keras" "PyTorch" "bc/Keras" "bc/torch" "bc GiB" "Keras GiB" "torch GiB"
+echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm; $(lscpu | sed -n 's/^Model name: *//p')"
+printf '%-12s %-16s %-15s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' model layout precision "bc img/s" "allreduce" "data s" "Keras" "PyTorch" "bc/Keras" "bc/torch" "bc GiB" "Keras GiB" "torch GiB"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 for model in $models; do
     for layout in "1 2" "2 1"; do
         read -r ranks threads <<<"$layout"
-        read -r rate allreduce data memory <<<"$(ours "$model" "$ranks" "$threads")"
-        keras_rate="-" keras_memory="-" torch_rate="-" torch_memory="-"
-        if [[ "$peer" == yes ]]; then
-            read -r keras_rate keras_memory <<<"$(keras "$model" "$ranks" "$threads")"
-            read -r torch_rate torch_memory <<<"$(torch_peer "$model" "$ranks" "$threads")"
-        fi
-        printf '%-12s %-16s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' "$model" "$ranks rank(s) x $threads" "${rate:-failed}" \
-            "${allreduce:--}" "${data:--}" "$keras_rate" "$torch_rate" "$(ratio "${rate:-0}" "$keras_rate")" \
-            "$(ratio "${rate:-0}" "$torch_rate")" "${memory:--}" "$keras_memory" "$torch_memory"
+        for precision in $precisions; do
+            read -r rate allreduce data memory <<<"$(ours "$model" "$ranks" "$threads")"
+            keras_rate="-" keras_memory="-" torch_rate="-" torch_memory="-"
+            if [[ "$peer" == yes ]]; then
+                read -r keras_rate keras_memory <<<"$(keras "$model" "$ranks" "$threads")"
+                read -r torch_rate torch_memory <<<"$(torch_peer "$model" "$ranks" "$threads")"
+            fi
+            printf '%-12s %-16s %-15s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' "$model" "$ranks rank(s) x $threads" "$precision" \
+                "${rate:-failed}" "${allreduce:--}" "${data:--}" "$keras_rate" "$torch_rate" "$(ratio "${rate:-0}" "$keras_rate")" \
+                "$(ratio "${rate:-0}" "$torch_rate")" "${memory:--}" "$keras_memory" "$torch_memory"
+        done
     done
 done

@@ -6,8 +6,8 @@ import OneDNN
 struct BCBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bc-bench",
-        abstract: "Benchmarks of bc-train's OneDNN backend against TensorFlow/Keras.",
-        version: BuildInfo.describe(tool: "bc-bench"), subcommands: [Conv.self, Step.self, Infer.self],
+        abstract: "Benchmarks of bc-train's OneDNN backend against TensorFlow/Keras, and of MPI allreduces.",
+        version: BuildInfo.describe(tool: "bc-bench"), subcommands: [Conv.self, Step.self, Infer.self, Allreduce.self],
         defaultSubcommand: Conv.self)
 }
 
