@@ -77,10 +77,17 @@ shape() {
     done
 }
 
+# One rank on each emulated node. A launch that fails (once, here, an Open MPI daemon crashed while starting) is
+# tried once more, saying so.
 across_nodes() {
-    mpirun --mca plm_rsh_agent "$work/agent" --host 10.79.0.1,10.79.0.2 --mca btl tcp,self \
-        --mca btl_tcp_if_include 10.79.0.0/24 --mca oob_tcp_if_include 10.79.0.0/24 --mca mpi_yield_when_idle 1 \
-        -x OMP_NUM_THREADS=1 -n 2 "$@"
+    local attempt
+    for attempt in 1 2; do
+        mpirun --mca plm_rsh_agent "$work/agent" --host 10.79.0.1,10.79.0.2 --mca btl tcp,self \
+            --mca btl_tcp_if_include 10.79.0.0/24 --mca oob_tcp_if_include 10.79.0.0/24 --mca mpi_yield_when_idle 1 \
+            -x OMP_NUM_THREADS=1 -n 2 "$@" 2>"$work/launch.log" && return 0
+        echo "bench-network: launch $attempt of $* failed: $(grep -m 1 -v '^-*$' "$work/launch.log")" >&2
+    done
+    return 1
 }
 
 echo "bench-network: 2 emulated nodes, 1 rank each; $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"

@@ -46,6 +46,14 @@ public final class Activation: SoftmaxOutputLayer {
         return output
     }
 
+    /// The forward pass of a ReLU whose input layer already applied it (batch norm with the ReLU fused in): keeps
+    /// `output` for backward as `forward` would, and returns it.
+    public func forward(appliedBefore output: Tensor, context: RunContext) -> Tensor {
+        precondition(function == .relu, "\(name): only a ReLU is fused into the layer before it")
+        if context.training { savedOutput = output }
+        return output
+    }
+
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         guard let output = savedOutput else { preconditionFailure("\(name): backward without forward") }
         savedOutput = nil

@@ -62,20 +62,29 @@ public final class BatchNormalization: CollectiveLayer {
     }
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        let x = inputs[0]
+        forward(inputs, context: context, thenReLU: false)
+    }
+
+    /// `forward`, then ReLU when `thenReLU` is set: the graph asks for it where a ReLU activation is the only reader
+    /// of the output, and the backend then applies both in one pass (its backward stays the ReLU layer's and this
+    /// one's: ReLU's needs only its own output).
+    public func forward(_ inputs: [Tensor], context: RunContext, thenReLU: Bool) -> Tensor {
+        let x = inputs[0], backend = context.backend
+        func normalized(mean: Tensor, variance: Tensor) -> Tensor {
+            thenReLU ? backend.batchNormReLUInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)
+                     : backend.batchNormInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)
+        }
         guard context.training && trainable else {
             if context.training { saved = .movingStatistics }
-            return context.backend.batchNormInference(x, gamma: gamma, beta: beta, mean: weight("moving_mean").value,
-                                                      variance: weight("moving_variance").value, epsilon: epsilon)
+            return normalized(mean: weight("moving_mean").value, variance: weight("moving_variance").value)
         }
         let output: Tensor, mean: Tensor, variance: Tensor
         if let sumOverRanks = context.crossRankSum {
             (mean, variance) = globalStatistics(x, context: context, sumOverRanks: sumOverRanks)
-            output = x.shape[0] == 0 ? x : context.backend.batchNormInference(x, gamma: gamma, beta: beta, mean: mean,
-                                                                              variance: variance, epsilon: epsilon)
+            output = x.shape[0] == 0 ? x : normalized(mean: mean, variance: variance)
         } else {
-            let result = context.backend.batchNormTraining(x, gamma: gamma, beta: beta, epsilon: epsilon)
-            (output, mean, variance) = (result.output, result.mean, result.variance)
+            let result = backend.batchNormTraining(x, gamma: gamma, beta: beta, epsilon: epsilon)
+            (output, mean, variance) = (thenReLU ? backend.relu(result.output) : result.output, result.mean, result.variance)
         }
         weight("moving_mean").value = moved(weight("moving_mean").value, toward: mean)
         weight("moving_variance").value = moved(weight("moving_variance").value, toward: variance)

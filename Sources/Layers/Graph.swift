@@ -26,6 +26,11 @@ public final class Graph {
     private let reachesWeights: [Bool]
     /// Whether the last forward pass had no samples (a rank's share of a short last step can be empty).
     private var lastBatchWasEmpty = false
+    /// For each batch normalization whose output only a ReLU activation reads: that activation's node index. Forward
+    /// then runs the two as one pass (`fusesBatchNormAndReLU`); the results are the same, bit for bit.
+    private let reluAfterBatchNorm: [Int: Int]
+    /// Whether forward fuses those pairs (on by default; off to compare).
+    public var fusesBatchNormAndReLU = true
 
     init(name: String, nodes: [Node]) {
         self.name = name
@@ -39,6 +44,13 @@ public final class Graph {
             reaches[index] = !node.layer.weights.isEmpty || node.inputs.contains { reaches[$0] }
         }
         reachesWeights = reaches
+        var fused: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            guard (node.layer as? Activation)?.function == .relu, node.inputs.count == 1,
+                  let source = node.inputs.first, nodes[source].layer is BatchNormalization, counts[source] == 1 else { continue }
+            fused[source] = index
+        }
+        reluAfterBatchNorm = fused
     }
 
     public var inputShape: [Int] { nodes[0].outputShape }
@@ -77,7 +89,14 @@ public final class Graph {
         for index in 1..<nodes.count {
             let node = nodes[index]
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
-                node.layer.forward(node.inputs.map { values[$0]! }, context: context)
+                let inputs = node.inputs.map { values[$0]! }
+                if fusesBatchNormAndReLU, let batchNorm = node.layer as? BatchNormalization, reluAfterBatchNorm[index] != nil {
+                    return batchNorm.forward(inputs, context: context, thenReLU: true)
+                }
+                if fusesBatchNormAndReLU, let relu = node.layer as? Activation, reluAfterBatchNorm[node.inputs[0]] == index {
+                    return relu.forward(appliedBefore: inputs[0], context: context)
+                }
+                return node.layer.forward(inputs, context: context)
             }
             for input in node.inputs {
                 remaining[input] -= 1

@@ -23,9 +23,13 @@ public final class Adam: Optimizer {
     public let beta1: Float, beta2: Float, epsilon: Float
     public var iterations = 0
     public var slots: [String: [Tensor]] = [:]
+    /// Threads that update each large weight (its slices in parallel; the result does not depend on the count).
+    public let threads: Int
 
-    public init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7) {
+    public init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
+                threads: Int = 1) {
         (self.learningRate, self.beta1, self.beta2, self.epsilon) = (learningRate, beta1, beta2, epsilon)
+        self.threads = threads
     }
 
     public var config: [String: JSON] {
@@ -47,7 +51,10 @@ public final class Adam: Optimizer {
                 firstMoment.withUnsafeMutableBufferPointer { m in
                     secondMoment.withUnsafeMutableBufferPointer { v in
                         gradient.withUnsafeBufferPointer { g in
-                            ck_adam_update(w.baseAddress, m.baseAddress, v.baseAddress, g.baseAddress, w.count, stepSize, b1, b2, eps)
+                            inParallelSlices(of: w.count, threads: threads) { start, count in
+                                ck_adam_update(w.baseAddress! + start, m.baseAddress! + start, v.baseAddress! + start,
+                                               g.baseAddress! + start, count, stepSize, b1, b2, eps)
+                            }
                         }
                     }
                 }
@@ -66,9 +73,12 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     public var iterations = 0
     public var slots: [String: [Tensor]] = [:]
+    /// Threads that update each large weight (its slices in parallel; the result does not depend on the count).
+    public let threads: Int
 
-    public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false) {
+    public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false, threads: Int = 1) {
         (self.learningRate, self.momentum, self.nesterov) = (learningRate, momentum, nesterov)
+        self.threads = threads
     }
 
     public var config: [String: JSON] {
@@ -84,12 +94,29 @@ public final class SGD: Optimizer {
             weight.value.withUnsafeMutableBufferPointer { w in
                 velocityState.withUnsafeMutableBufferPointer { velocity in
                     gradient.withUnsafeBufferPointer { g in
-                        ck_sgd_update(w.baseAddress, velocity.baseAddress, g.baseAddress, w.count, lr, mu, nesterov ? 1 : 0)
+                        inParallelSlices(of: w.count, threads: threads) { start, count in
+                            ck_sgd_update(w.baseAddress! + start, velocity.baseAddress! + start, g.baseAddress! + start, count,
+                                          lr, mu, nesterov ? 1 : 0)
+                        }
                     }
                 }
             }
             slots[path] = [velocityState]
         }
         iterations += 1
+    }
+}
+
+/// Calls `update(start, count)` for consecutive slices covering 0..<`total`, on up to `threads` threads at once.
+/// Slices are at least 32768 elements (smaller weights stay on the calling thread: a thread's start-up would cost
+/// more than it saves) and start at multiples of 16, so each slice's vector loop sees aligned data as the whole would.
+/// For elementwise updates the result is the same however the work is split.
+func inParallelSlices(of total: Int, threads: Int, _ update: (_ start: Int, _ count: Int) -> Void) {
+    let slices = max(1, min(threads, total / 32768))
+    guard slices > 1 else { return update(0, total) }
+    let length = (total / slices + 15) / 16 * 16
+    DispatchQueue.concurrentPerform(iterations: slices) { slice in
+        let start = slice * length
+        if start < total { update(start, min(length, total - start)) }
     }
 }

@@ -34,10 +34,23 @@ extension OneDNNBackend {
 
     public func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
                                    epsilon: Float) -> Tensor {
-        let key = PrimitiveKey(operation: .batchNormInference(epsilon: epsilon), shapes: [x.shape], layouts: [x.layout])
+        batchNormInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, relu: false)
+    }
+
+    /// oneDNN's batch normalization with its ReLU fused in (`dnnl_fuse_norm_relu`; in inference it needs no
+    /// workspace): one pass instead of two over the activation.
+    public func batchNormReLUInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                                       epsilon: Float) -> Tensor {
+        batchNormInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, relu: true)
+    }
+
+    private func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                                    epsilon: Float, relu: Bool) -> Tensor {
+        let key = PrimitiveKey(operation: .batchNormInference(epsilon: epsilon, relu: relu), shapes: [x.shape],
+                               layouts: [x.layout])
         let forward = primitive(key) {
-            batchNormForwardDescriptor(x, dnnl_forward_inference,
-                                       flags: scaleAndShift | dnnl_use_global_stats.rawValue, epsilon, "\(key)")
+            let flags = scaleAndShift | dnnl_use_global_stats.rawValue | (relu ? dnnl_fuse_norm_relu.rawValue : 0)
+            return batchNormForwardDescriptor(x, dnnl_forward_inference, flags: flags, epsilon, "\(key)")
         }
         return execute(forward, inputs: [DNNL_ARG_SRC: x, DNNL_ARG_SCALE: gamma, DNNL_ARG_SHIFT: beta,
                                          DNNL_ARG_MEAN: mean, DNNL_ARG_VARIANCE: variance],

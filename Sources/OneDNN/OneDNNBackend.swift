@@ -209,7 +209,7 @@ struct PrimitiveKey: Hashable, CustomStringConvertible {
         case convolutionForward(withBias: Bool), convolutionBackwardData, convolutionBackwardWeights(withBias: Bool)
         indirect case kernelToPrimitiveLayout(Operation)
         case kernelFromPrimitiveLayout
-        case batchNormTraining(epsilon: Float), batchNormInference(epsilon: Float), batchNormBackward(epsilon: Float)
+        case batchNormTraining(epsilon: Float), batchNormInference(epsilon: Float, relu: Bool), batchNormBackward(epsilon: Float)
         case poolingForward(PoolKind, training: Bool), poolingBackward(PoolKind)
         case globalAveragePool, globalAveragePoolBackward
         case copyIntoPadded(Padding2D), copyOutOfPadded(Padding2D), copyOutOfChannels(offset: Int), reorder

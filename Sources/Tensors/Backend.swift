@@ -28,6 +28,9 @@ public protocol Backend: AnyObject {
     func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput
     func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
                             epsilon: Float) -> Tensor
+    /// relu(batchNormInference(...)) in one pass where the backend can.
+    func batchNormReLUInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                                epsilon: Float) -> Tensor
     /// Gradients of `batchNormTraining` (the batch statistics depend on `x`).
     func batchNormBackward(_ x: Tensor, outputGradient: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor,
                            epsilon: Float) -> BatchNormGradients

@@ -20,6 +20,11 @@ extension ReferenceBackend {
                   variance: variance.scalars.map(Double.init), epsilon: epsilon)
     }
 
+    public func batchNormReLUInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                                       epsilon: Float) -> Tensor {
+        relu(batchNormInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon))
+    }
+
     public func batchNormBackward(_ x: Tensor, outputGradient dy: Tensor, gamma: Tensor, mean: Tensor,
                                   variance: Tensor, epsilon: Float) -> BatchNormGradients {
         let c = x.shape.last!, m = Double(x.count / c)

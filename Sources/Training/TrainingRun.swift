@@ -76,7 +76,7 @@ public enum TrainingRun {
         try agree(world) { try requireMemory(for: model, config, world, configPath: configPath) }
         let trainSamples = split.samples("train", of: dataset)!
         let loss = CategoricalCrossentropy(classWeights: try classWeights(config, trainSamples, dataset.classNames))
-        let optimizer = makeOptimizer(config.training.optimizer)
+        let optimizer = makeOptimizer(config.training.optimizer, threads: config.training.threadsPerRank)
         let backend = OneDNNBackend(threads: config.training.threadsPerRank,
                                     convolutionAlgorithm: config.compute.convolutionAlgorithm,
                                     precision: config.compute.precision)
@@ -268,10 +268,11 @@ public enum TrainingRun {
         }
     }
 
-    static func makeOptimizer(_ options: OptimizerOptions) -> Optimizer {
+    static func makeOptimizer(_ options: OptimizerOptions, threads: Int) -> Optimizer {
         switch options.name {
-        case .adam: Adam(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, epsilon: options.epsilon)
-        case .sgd: SGD(learningRate: options.learningRate, momentum: options.momentum, nesterov: options.nesterov)
+        case .adam: Adam(learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2, epsilon: options.epsilon,
+                         threads: threads)
+        case .sgd: SGD(learningRate: options.learningRate, momentum: options.momentum, nesterov: options.nesterov, threads: threads)
         }
     }
 

@@ -51,6 +51,30 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// Weights large enough to be updated in slices on several threads (100,003 values: 3 slices, the last one short)
+    /// end bit-identical to the update on one thread, for Adam and SGD with Nesterov momentum, over three steps.
+    func testThreadedUpdatesEqualTheSingleThreadedOnes() {
+        let count = 100_003
+        func trained(_ optimizer: Optimizer) -> (weight: [Float], slots: [[Float]]) {
+            let weight = Weight(name: "kernel", value: Tensor(shape: [count], scalars: (0..<count).map { Float($0 % 97) / 50 - 1 }))
+            for step in 1...3 {
+                weight.gradient = Tensor(shape: [count], scalars: (0..<count).map { Float(($0 * step) % 89) / 40 - 1.1 })
+                optimizer.apply(to: [("layer/kernel", weight)])
+            }
+            return (weight.value.scalars, optimizer.slots["layer/kernel"]!.map(\.scalars))
+        }
+        for threads in [2, 3] {
+            let adam = trained(Adam(learningRate: 0.01, threads: threads)), adamAlone = trained(Adam(learningRate: 0.01))
+            XCTAssertEqual(adam.weight, adamAlone.weight, "Adam, \(threads) threads")
+            XCTAssertEqual(adam.slots, adamAlone.slots, "Adam's moments, \(threads) threads")
+            let sgd = trained(SGD(learningRate: 0.1, momentum: 0.9, nesterov: true, threads: threads))
+            let sgdAlone = trained(SGD(learningRate: 0.1, momentum: 0.9, nesterov: true))
+            XCTAssertEqual(sgd.weight, sgdAlone.weight, "SGD, \(threads) threads")
+            XCTAssertEqual(sgd.slots, sgdAlone.slots, "SGD's velocity, \(threads) threads")
+            XCTAssertNotEqual(adam.weight, sgd.weight)
+        }
+    }
+
     func testWeightsWithoutGradientOrInFrozenLayersAreNotUpdated() throws {
         let builder = GraphBuilder(seed: 1)
         let frozen = Dense(2, name: "frozen")

@@ -1,0 +1,63 @@
+import Layers
+import OneDNN
+import Tensors
+import XCTest
+
+/// Batch normalization followed by a ReLU that alone reads its output runs as one pass (oneDNN's batch norm with the
+/// ReLU fused in); the results must be those of the two layers one after the other, bit for bit, in training (batch
+/// statistics, also summed over ranks as synchronised batch norm does), in inference and with the layers frozen, and
+/// no separate ReLU may run for the fused pairs.
+final class BatchNormReLUFusionTests: XCTestCase {
+    /// conv -> bn -> relu (fused) -> conv -> bn -> add(shortcut) -> relu (not fused: it reads the add) -> head.
+    func makeModel() throws -> Graph {
+        let builder = GraphBuilder(seed: 4)
+        var x = try builder.input(shape: [10, 10, 3])
+        x = try Conv2D(16, kernelSize: 3, padding: .same, name: "c1")(x)
+        x = try BatchNormalization(name: "bn1")(x)
+        x = try Activation(.relu, name: "relu1")(x)
+        let shortcut = x
+        x = try Conv2D(16, kernelSize: 3, padding: .same, name: "c2")(x)
+        x = try BatchNormalization(name: "bn2")(x)
+        x = try Add(name: "add")([shortcut, x])
+        x = try Activation(.relu, name: "relu2")(x)
+        x = try GlobalAveragePooling2D(name: "pool")(x)
+        return try builder.build(output: try Dense(3, activation: .softmax, name: "out")(x), name: "fusion")
+    }
+
+    func testFusedBatchNormReLUEqualsTheTwoLayers() throws {
+        var generator = SplitMix64(seed: 9)
+        let images = Tensor(shape: [4, 10, 10, 3], scalars: (0..<1200).map { _ in Float(generator.next() >> 40) / Float(1 << 24) * 2 - 1 })
+        let sumOverRanks: (UnsafeMutableBufferPointer<Double>) -> Void = { _ in }  // one rank: the sums are its own
+        for backend in [OneDNNBackend(threads: 2), ReferenceBackend()] as [Backend] {
+            for (mode, training, synchronised, frozen) in [("training", true, false, false), ("synchronised", true, true, false),
+                                                           ("frozen", true, false, true), ("inference", false, false, false)] {
+                func run(fused: Bool) throws -> (output: [Float], gradients: [[Float]], reluPrimitives: Int) {
+                    let model = try makeModel()
+                    model.fusesBatchNormAndReLU = fused
+                    if frozen { for layer in model.layers where layer is BatchNormalization { layer.trainable = false } }
+                    var context = RunContext(backend: backend, training: training)
+                    if synchronised { context.crossRankSum = sumOverRanks }
+                    let profiler = Profiler()
+                    Profiler.current = profiler
+                    defer { Profiler.current = nil }
+                    let output = try model.forward(images, context: context)
+                    let relus = profiler.events.filter { $0.category == "primitive" && $0.name == "relu" }.count
+                    guard training else { return (output.scalars, [], relus) }
+                    model.backward(logitGradient: CategoricalCrossentropy().logitGradient(
+                        probabilities: output, labels: [0, 2, 1, 0], globalBatchSize: 4), context: context)
+                    return (output.scalars, model.trainableWeights.map { $0.weight.gradient!.scalars }, relus)
+                }
+                let fused = try run(fused: true), separate = try run(fused: false)
+                let what = "\(backend.name), \(mode)"
+                XCTAssertEqual(fused.output, separate.output, "\(what): output")
+                XCTAssertEqual(fused.gradients, separate.gradients, "\(what): weight gradients")
+                if backend is OneDNNBackend {
+                    XCTAssertEqual(separate.reluPrimitives, 2, "\(what): both ReLUs run on their own unfused")
+                    // Batch norm with batch statistics outside synchronisation keeps oneDNN's training primitive and
+                    // its own ReLU pass; everywhere else the first ReLU is fused.
+                    XCTAssertEqual(fused.reluPrimitives, mode == "training" ? 2 : 1, "\(what): the fused ReLU does not run apart")
+                }
+            }
+        }
+    }
+}
