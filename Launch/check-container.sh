@@ -82,10 +82,14 @@ fi
 for tool in docker apptainer; do
     if ! command -v "$tool" >/dev/null; then
         echo "check-container: $tool is not installed here: its image was not built (the recipe's steps were checked above)"
+    elif [[ "$tool" == docker ]] && ! docker info >/dev/null 2>&1; then
+        echo "check-container: docker is installed but its daemon does not run here: the image was not built (the recipe's steps were checked above)"
     elif [[ "$tool" == docker ]]; then
-        docker build -f Launch/Dockerfile -t bc-train:check . && docker run --rm bc-train:check bc-train --version
+        docker build -f Launch/Dockerfile -t bc-train:check .
+        docker run --rm bc-train:check bc-train --version
     else
-        apptainer build --force /tmp/bc-train-check.sif Launch/bc-train.def && apptainer exec /tmp/bc-train-check.sif bc-train --version
+        apptainer build --force /tmp/bc-train-check.sif Launch/bc-train.def
+        apptainer exec /tmp/bc-train-check.sif bc-train --version
         rm -f /tmp/bc-train-check.sif
     fi
 done
