@@ -26,11 +26,11 @@ public final class Graph {
     private let reachesWeights: [Bool]
     /// Whether the last forward pass had no samples (a rank's share of a short last step can be empty).
     private var lastBatchWasEmpty = false
-    /// For each batch normalization whose output only a ReLU activation reads: that activation's node index. Forward
-    /// then runs the two as one pass (`fusesBatchNormAndReLU`); the results are the same, bit for bit.
-    private let reluAfterBatchNorm: [Int: Int]
+    /// For each batch normalization or addition whose output only a ReLU activation reads: that activation's node
+    /// index. Forward then runs the two as one pass (`fusesReLU`); the results are the same, bit for bit.
+    private let fusedReLU: [Int: Int]
     /// Whether forward fuses those pairs (on by default; off to compare).
-    public var fusesBatchNormAndReLU = true
+    public var fusesReLU = true
 
     init(name: String, nodes: [Node]) {
         self.name = name
@@ -46,11 +46,11 @@ public final class Graph {
         reachesWeights = reaches
         var fused: [Int: Int] = [:]
         for (index, node) in nodes.enumerated() {
-            guard (node.layer as? Activation)?.function == .relu, node.inputs.count == 1,
-                  let source = node.inputs.first, nodes[source].layer is BatchNormalization, counts[source] == 1 else { continue }
+            guard (node.layer as? Activation)?.function == .relu, node.inputs.count == 1, let source = node.inputs.first,
+                  nodes[source].layer is BatchNormalization || nodes[source].layer is Add, counts[source] == 1 else { continue }
             fused[source] = index
         }
-        reluAfterBatchNorm = fused
+        fusedReLU = fused
     }
 
     public var inputShape: [Int] { nodes[0].outputShape }
@@ -90,10 +90,11 @@ public final class Graph {
             let node = nodes[index]
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
                 let inputs = node.inputs.map { values[$0]! }
-                if fusesBatchNormAndReLU, let batchNorm = node.layer as? BatchNormalization, reluAfterBatchNorm[index] != nil {
-                    return batchNorm.forward(inputs, context: context, thenReLU: true)
+                if fusesReLU && fusedReLU[index] != nil {
+                    if let batchNorm = node.layer as? BatchNormalization { return batchNorm.forward(inputs, context: context, thenReLU: true) }
+                    if let add = node.layer as? Add { return add.forwardThenReLU(inputs, context: context) }
                 }
-                if fusesBatchNormAndReLU, let relu = node.layer as? Activation, reluAfterBatchNorm[node.inputs[0]] == index {
+                if fusesReLU, let relu = node.layer as? Activation, fusedReLU[node.inputs[0]] == index {
                     return relu.forward(appliedBefore: inputs[0], context: context)
                 }
                 return node.layer.forward(inputs, context: context)

@@ -23,6 +23,10 @@ public final class Add: Layer {
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor { context.backend.add(inputs) }
 
+    /// `forward`, then ReLU: the graph asks for it where a ReLU activation is the only reader of the sum (ResNet's
+    /// block outputs), and the backend computes both in one pass.
+    public func forwardThenReLU(_ inputs: [Tensor], context: RunContext) -> Tensor { context.backend.addReLU(inputs) }
+
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         Array(repeating: outputGradient, count: inputCount)
     }

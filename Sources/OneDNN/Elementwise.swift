@@ -71,6 +71,30 @@ extension OneDNNBackend {
                        outputs: [DNNL_ARG_DST: (shape, layout)])[DNNL_ARG_DST]!
     }
 
+    /// relu(a + b) in one pass (oneDNN's binary addition with a ReLU post-op), in the first input's layout; more
+    /// than two inputs are summed first.
+    public func addReLU(_ inputs: [Tensor]) -> Tensor {
+        guard inputs.count == 2 else { return relu(add(inputs)) }
+        let (shape, layout) = (inputs[0].shape, inputs[0].layout)
+        precondition(inputs[1].shape == shape, "add needs equal shapes, got \(inputs.map(\.shape))")
+        let count = inputs[0].storageCount
+        let key = PrimitiveKey(operation: .addReLU, shapes: [[count], [count]])
+        let addThenReLU = primitive(key) {
+            var data = MemoryDescriptor.flat(count)
+            var operation = dnnl_binary_desc_t()
+            check(dnnl_binary_desc_init(&operation, dnnl_binary_add, &data, &data, &data), "\(key)")
+            var attributes: dnnl_primitive_attr_t?, postOps: dnnl_post_ops_t?
+            check(dnnl_primitive_attr_create(&attributes), "\(key)")
+            check(dnnl_post_ops_create(&postOps), "\(key)")
+            defer { dnnl_post_ops_destroy(postOps); dnnl_primitive_attr_destroy(attributes) }
+            check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "\(key)")
+            check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "\(key)")
+            return describe(&operation, attributes: attributes, "\(key)")
+        }
+        return execute(addThenReLU, inputs: [DNNL_ARG_SRC_0: inputs[0], DNNL_ARG_SRC_1: reordered(inputs[1], to: layout)],
+                       outputs: [DNNL_ARG_DST: (shape, layout)])[DNNL_ARG_DST]!
+    }
+
     /// Concatenation on the last (channel) axis, each input read in its own layout, the result in the first
     /// input's.
     public func concat(_ inputs: [Tensor]) -> Tensor {

@@ -97,18 +97,23 @@ public final class OneDNNBackend: Backend {
 
     /// A primitive descriptor for the operation descriptor `operation` (a `dnnl_*_desc_t`).
     /// Backward operations pass the matching forward descriptor as `hint`; the result owns it.
+    /// `attributes` (e.g. post-ops) are copied into the descriptor.
     func describe<Operation>(_ operation: inout Operation, hint: dnnl_primitive_desc_t? = nil,
+                             attributes: dnnl_primitive_attr_t? = nil,
                              _ context: @autoclosure () -> String) -> PrimitiveDescriptor {
-        guard let described = describeIfImplemented(&operation, hint: hint, context()) else { failed(dnnl_unimplemented, context()) }
+        guard let described = describeIfImplemented(&operation, hint: hint, attributes: attributes, context()) else {
+            failed(dnnl_unimplemented, context())
+        }
         return described
     }
 
     /// `describe`, or nil where oneDNN has no implementation (e.g. a Winograd convolution of another shape).
     func describeIfImplemented<Operation>(_ operation: inout Operation, hint: dnnl_primitive_desc_t? = nil,
+                                          attributes: dnnl_primitive_attr_t? = nil,
                                           _ context: @autoclosure () -> String) -> PrimitiveDescriptor? {
         var descriptor: dnnl_primitive_desc_t?
         let status = withUnsafePointer(to: &operation) {
-            dnnl_primitive_desc_create(&descriptor, $0, nil, engine, hint)
+            dnnl_primitive_desc_create(&descriptor, $0, attributes, engine, hint)
         }
         if status == dnnl_unimplemented { return nil }
         check(status, context())
@@ -215,7 +220,7 @@ struct PrimitiveKey: Hashable, CustomStringConvertible {
         case copyIntoPadded(Padding2D), copyOutOfPadded(Padding2D), copyOutOfChannels(offset: Int), reorder
         /// A reorder into another data type (a `dnnl_data_type_t`), e.g. fp32 activations to bf16.
         case convert(UInt32)
-        case relu, reluBackward, softmax, softmaxBackward, sum, concat
+        case relu, reluBackward, softmax, softmaxBackward, sum, addReLU, concat
         case innerProductForward(withBias: Bool), innerProductBackwardData, innerProductBackwardWeights(withBias: Bool)
     }
 

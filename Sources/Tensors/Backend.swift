@@ -60,6 +60,8 @@ public protocol Backend: AnyObject {
     func softmaxBackward(output: Tensor, outputGradient: Tensor) -> Tensor
     /// Sum of equally shaped tensors (Keras Add). Its backward passes the gradient to every input unchanged.
     func add(_ inputs: [Tensor]) -> Tensor
+    /// relu(add(inputs)) in one pass where the backend can.
+    func addReLU(_ inputs: [Tensor]) -> Tensor
     /// Concatenation on the last axis (Keras Concatenate), in input order.
     func concat(_ inputs: [Tensor]) -> Tensor
     /// Splits a gradient on the last axis into pieces of the given widths.

@@ -38,6 +38,8 @@ extension ReferenceBackend {
         return Tensor(shape: inputs[0].shape, scalars: sum.map(Float.init))
     }
 
+    public func addReLU(_ inputs: [Tensor]) -> Tensor { relu(add(inputs)) }
+
     public func concat(_ inputs: [Tensor]) -> Tensor {
         let widths = inputs.map { $0.shape.last! }
         let rows = inputs[0].count / widths[0]
