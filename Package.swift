@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CKernels"),
         // What a binary is and runs on (--version): its git commit, written by the GitCommit plugin at build time.
         .plugin(name: "GitCommit", capability: .buildTool()),
-        .target(name: "BuildInfo", dependencies: ["CDNNL", "CHDF5", "CMPI", "CPNG"], plugins: ["GitCommit"]),
+        .target(name: "BuildInfo", dependencies: ["CDNNL", "CHDF5", "CMPI", "CPNG", "OneDNN"], plugins: ["GitCommit"]),
 
         .target(name: "Tensors", dependencies: ["CKernels"]),
         .target(name: "OneDNN", dependencies: ["Tensors", "CDNNL"]),

@@ -2,6 +2,7 @@ import CDNNL
 import CHDF5
 import CMPI
 import CPNG
+import OneDNN
 
 /// What a binary is and runs on, for `--version` and the top of every training log, so that a cluster run can be
 /// reproduced: bc-train's version and git commit, the versions of the libraries it loaded (oneDNN, Open MPI, HDF5,
@@ -31,14 +32,5 @@ public enum BuildInfo {
     }
 
     /// The instruction set oneDNN dispatches to here.
-    static var cpuInstructionSet: String {
-        let isa = dnnl_get_effective_cpu_isa()
-        let names: [(dnnl_cpu_isa_t, String)] = [
-            (dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"), (dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"),
-            (dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"), (dnnl_cpu_isa_avx512_core, "avx512_core"),
-            (dnnl_cpu_isa_avx2_vnni, "avx2_vnni"), (dnnl_cpu_isa_avx2, "avx2"), (dnnl_cpu_isa_avx, "avx"),
-            (dnnl_cpu_isa_sse41, "sse41"),
-        ]
-        return names.first { $0.0 == isa }?.1 ?? "isa \(isa.rawValue)"
-    }
+    static var cpuInstructionSet: String { OneDNNBackend.instructionSet }
 }

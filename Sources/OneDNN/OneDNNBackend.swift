@@ -74,6 +74,9 @@ public final class OneDNNBackend: Backend {
         return names.first { $0.0 == isa }?.1 ?? "isa 0x\(String(isa.rawValue, radix: 16))"
     }
 
+    /// Whether this CPU multiplies bf16 in hardware (else `mixedBFloat16` keeps convolutions in fp32).
+    public static var hasBFloat16Instructions: Bool { ["avx512_core_bf16", "avx512_core_amx"].contains(instructionSet) }
+
     /// How many of the cached convolution primitives run each oneDNN implementation (e.g. "jit_bf16:avx512_core_bf16")
     /// in each type ("bf16" where they multiply bf16 values, else "f32"): which kernels a run really uses.
     public var convolutionKernels: [String: Int] {

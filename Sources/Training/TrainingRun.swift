@@ -81,8 +81,7 @@ public enum TrainingRun {
                                     convolutionAlgorithm: config.compute.convolutionAlgorithm,
                                     precision: config.compute.precision)
         if config.compute.precision == .mixedBFloat16 {
-            let isa = OneDNNBackend.instructionSet
-            log("compute: mixed_bfloat16 on oneDNN's \(isa) kernels" + (isa.contains("bf16") || isa.contains("amx") ? ""
+            log("compute: mixed_bfloat16 on oneDNN's \(OneDNNBackend.instructionSet) kernels" + (OneDNNBackend.hasBFloat16Instructions ? ""
                 : "; this CPU has no bf16 instructions, so convolutions oneDNN can only emulate in bf16 stay float32"))
         }
         let watchdog = StallWatchdog(floorSeconds: config.distributed.stallWarningSeconds,
