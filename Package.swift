@@ -47,10 +47,11 @@ let package = Package(
         .target(name: "Serving", dependencies: ["KerasHDF5", "Layers", "OneDNN", "Images", "Datasets", "Evaluation"]),
         .target(name: "WebService", dependencies: [
             "Serving", "Images", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"),
-        ]),
+        ], resources: [.embedInCode("Resources/index.html"), .embedInCode("Resources/sign-in.html")]),
         .target(name: "Cluster", dependencies: ["Tensors", "CMPI"]),
         .target(name: "Training", dependencies: [
             "Layers", "Cluster", "Evaluation", "Images", "Datasets", "Models", "KerasHDF5", "OneDNN", "CSupport",

@@ -1,32 +1,38 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
 import Serving
 
 /// bc-serve: the page at `/`, `POST /api/predict`, `GET /api/model` and `GET /healthz`, in front of one
-/// inference queue.
+/// inference queue; with an access token, `POST /sign-in` too, and nothing but `/healthz` without the token.
 public struct WebServer: Sendable {
     public let model: ModelInfo
     public let limits: ServeLimits
+    public let token: AccessToken?
+    public let requestLog: RequestLogOptions?
     let queue: InferenceQueue
 
     /// Loads the model (on the inference thread, through `load`); throws its error.
-    public init(limits: ServeLimits = ServeLimits(), threshold: Double = 0.5, load: @escaping @Sendable () throws -> Predictor) throws {
+    public init(limits: ServeLimits = ServeLimits(), threshold: Double = 0.5, token: AccessToken? = nil,
+                requestLog: RequestLogOptions? = nil, load: @escaping @Sendable () throws -> Predictor) throws {
         precondition((0...1).contains(threshold), "threshold must be between 0 and 1")
         precondition(limits.queueCapacity >= limits.maxFiles, "the queue must hold at least one full request")
         (queue, model) = try InferenceQueue.start(capacity: limits.queueCapacity, maxBatch: limits.maxBatch,
                                                   maxSide: limits.maxSide, threshold: threshold, load: load)
-        self.limits = limits
+        (self.limits, self.token, self.requestLog) = (limits, token, requestLog)
     }
 
-    /// The HTTP application on `host:port` (port 0: any free port); `onRunning` gets the bound port.
-    public func application(host: String = "127.0.0.1", port: Int = 8080,
-                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// The HTTP application on `host:port` (port 0: any free port), over TLS when `tls` is given; `onRunning` gets
+    /// the bound port.
+    public func application(host: String = "127.0.0.1", port: Int = 8080, tls: TLSFiles? = nil,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var logger = Logger(label: "bc-serve")
         logger.logLevel = .warning
-        return Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "bc-serve"),
+        return Application(router: router(secureCookie: tls != nil), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0.configuration()) } ?? .http1(),
+                           configuration: .init(address: .hostname(host, port: port), serverName: "bc-serve"),
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
                            logger: logger)
     }
@@ -34,18 +40,25 @@ public struct WebServer: Sendable {
     /// Lets the images already accepted finish, then ends the inference thread.
     public func stop() { queue.stop() }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router(secureCookie: Bool) -> Router<ServeRequestContext> {
+        let router = Router(context: ServeRequestContext.self)
+        if let requestLog { router.add(middleware: RequestLog(options: requestLog)) }
+        if let token {
+            router.add(middleware: AccessControl(token: token))
+            router.post(RouterPath(SignIn.path)) { request, _ in try await SignIn.handle(request, token: token, secure: secureCookie) }
+        }
         router.get("/") { _, _ in
-            Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: IndexPage.html)))
+            Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: Pages.index)))
         }
         router.get("/healthz") { _, _ in
             Self.json(Health(status: "ok", model: model.model, waitingImages: queue.waitingImages, predicted: queue.statistics))
         }
         router.get("/api/model") { _, _ in Self.json(model) }
-        router.post("/api/predict") { request, _ in
+        router.post("/api/predict") { request, context in
             do {
-                return Self.json(try await predict(request))
+                let answer = try await predict(request)
+                context.outcome.summary = RequestLog.summary(of: answer.results, fileNames: requestLog?.fileNames ?? false)
+                return Self.json(answer)
             } catch let failure as RequestFailure {
                 return Self.error(failure.status, failure.message)
             } catch is QueueFull {

@@ -6,7 +6,8 @@ import Images
 import Serving
 import WebService
 
-/// `bc-serve --model best.h5 [--port 8080] [--host 127.0.0.1]`: the prediction page and JSON API.
+/// `bc-serve --model best.h5 [--port 8080] [--host 127.0.0.1]`: the prediction page and JSON API. Beyond
+/// loopback it needs an access token (or an explicit `--insecure`); TLS with `--tls-cert` and `--tls-key`.
 @main
 struct BCServe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +27,19 @@ struct BCServe: AsyncParsableCommand {
     @Option(help: "MiB per request body.") var maxUploadMb = ServeLimits().maxBodyBytes >> 20
     @Option(help: "Images waiting for the model across all requests; beyond, requests get 503.")
     var queueCapacity = ServeLimits().queueCapacity
+    @Option(help: "A file whose first line is the access token (or set BC_SERVE_TOKEN). Required with a --host beyond this machine unless --insecure; browsers sign in once per session, scripts send 'Authorization: Bearer TOKEN'.")
+    var tokenFile: String?
+    @Flag(help: "Serve beyond this machine without an access token: anyone who reaches the port can use it.")
+    var insecure = false
+    @Option(help: "PEM certificate (chain) to serve HTTPS with; needs --tls-key.") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Flag(help: "Name the uploaded files in the request log (off: file names can identify patients).")
+    var logFileNames = false
+
+    static let tokenVariable = "BC_SERVE_TOKEN"
+
+    /// 127.0.0.0/8, ::1 and localhost: only processes on this machine can connect.
+    var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
 
     func validate() throws {
         guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no file at \(model)") }
@@ -39,28 +53,51 @@ struct BCServe: AsyncParsableCommand {
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tokenFile != nil, ProcessInfo.processInfo.environment[Self.tokenVariable] != nil {
+            throw ValidationError("--token-file and \(Self.tokenVariable) both give a token: keep one")
+        }
+        if !isLoopback, !insecure, tokenFile == nil, ProcessInfo.processInfo.environment[Self.tokenVariable] == nil {
+            throw ValidationError("--host \(host) opens the page and API to the network: give an access token "
+                                  + "(--token-file FILE or \(Self.tokenVariable)), or --insecure to serve without one")
+        }
     }
+
+    func accessToken() throws -> AccessToken? {
+        if let tokenFile { return try AccessToken.read(file: tokenFile) }
+        return try ProcessInfo.processInfo.environment[Self.tokenVariable].map { try AccessToken($0, source: Self.tokenVariable) }
+    }
+
+    var tlsFiles: TLSFiles? { tlsCert.flatMap { certificate in tlsKey.map { TLSFiles(certificate: certificate, key: $0) } } }
 
     func run() async throws {
         var limits = ServeLimits()
         (limits.maxBatch, limits.maxFiles, limits.maxBodyBytes, limits.queueCapacity) = (maxBatch, maxFiles, maxUploadMb << 20, queueCapacity)
         let (path, threads, preprocessing) = (model, threads, preprocessing.flatMap(Preprocessing.init(rawValue:)))
-        let server: WebServer
+        let log = RequestLogOptions(fileNames: logFileNames) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let server: WebServer, token: AccessToken?, tls = tlsFiles
         do {
-            server = try WebServer(limits: limits, threshold: threshold) {
+            token = try accessToken()
+            try tls?.check()
+            server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: log) {
                 try Predictor(modelPath: path, threads: threads, preprocessing: preprocessing)
             }
         } catch {
             FileHandle.standardError.write(Data("bc-serve: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let (host, info) = (host, server.model)
-        let app = server.application(host: host, port: port) { bound in
-            let shown = host.contains(":") ? "[\(host)]" : host
-            FileHandle.standardError.write(Data(("bc-serve: \(info.model) (\(info.architecture), \(info.inputShape[0])x\(info.inputShape[1]), "
-                + "classes \(info.classNames.joined(separator: ", "))) on http://\(shown):\(bound)/\n").utf8))
+        if !isLoopback, tls == nil {
+            FileHandle.standardError.write(Data(("bc-serve: warning: without --tls-cert and --tls-key, images"
+                + (token == nil ? "" : " and the access token") + " cross the network unencrypted\n").utf8))
         }
+        let (host, info, scheme) = (host, server.model, tls == nil ? "http" : "https")
+        let access = token == nil ? "" : ", access token required"
         do {
+            let app = try server.application(host: host, port: port, tls: tls) { bound in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                FileHandle.standardError.write(Data(("bc-serve: \(info.model) (\(info.architecture), \(info.inputShape[0])x\(info.inputShape[1]), "
+                    + "classes \(info.classNames.joined(separator: ", "))) on \(scheme)://\(shown):\(bound)/\(access)\n").utf8))
+            }
             try await app.runService()
         } catch {
             FileHandle.standardError.write(Data("bc-serve: error: cannot serve on \(host):\(port): \(error)\n".utf8))

@@ -1,6 +1,7 @@
 """Drives bc-serve's page in headless Chromium (Debian's chromium and chromedriver, no downloads) as a user would.
 
-Uploads files through the file input, then checks: one row per file with the probabilities given in the
+Signs in with the access token when one is given (a wrong one first, which must be refused). Uploads files through
+the file input, then checks: one row per file with the probabilities given in the
 expected JSON (exactly), the unreadable files' errors in their rows, labels that follow the threshold slider,
 sorting by P, the patient summary, the downloaded CSV, and that the page loaded nothing from elsewhere. Saves a
 screenshot. Exits non-zero with a message on the first failed check.
@@ -44,6 +45,7 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--expected", required=True, help="JSON: model, positive, files: {name: p or null}")
     parser.add_argument("--artifacts", required=True)
+    parser.add_argument("--token", help="the server's access token: sign in through its form first")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
     expected = json.load(open(args.expected))
@@ -66,9 +68,28 @@ def main():
         driver.quit()
 
 
+def sign_in(driver, wait, token):
+    """The page's address answers with the sign-in form until the session has the token."""
+    for attempt in ["not-the-token-" + token[::-1], token]:
+        wait.until(lambda d: d.find_elements(By.NAME, "token"))
+        check(not driver.find_elements(By.ID, "results"), "the page was shown before signing in")
+        field = driver.find_element(By.NAME, "token")
+        field.send_keys(attempt)
+        field.submit()
+        if attempt != token:
+            wait.until(lambda d: "not this server's access token" in d.page_source)
+    wait.until(lambda d: d.find_elements(By.ID, "results"))
+    cookie = driver.get_cookie("bc_serve_token")
+    check(cookie is not None and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict" and "expiry" not in cookie,
+          f"the sign-in cookie is not an HttpOnly, SameSite=Strict session cookie: {cookie}")
+    check(driver.execute_script("return document.cookie") == "", "scripts can read the token cookie")
+
+
 def run(driver, args, expected, downloads):
     wait = WebDriverWait(driver, 60)
     driver.get(args.url)
+    if args.token:
+        sign_in(driver, wait, args.token)
     wait.until(lambda d: d.find_element(By.ID, "model").text.startswith("Model "))
     check(expected["model"] in driver.find_element(By.ID, "model").text, "the page does not name the model")
 

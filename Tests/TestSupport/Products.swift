@@ -9,15 +9,22 @@ public struct ProductRun {
 
 /// Runs an executable of this package (`bc-predict`, `bc-eval`, `bc-inspect`, ...) from the build folder, where
 /// `swift build --build-tests` puts it next to the test bundle.
-public func runProduct(_ name: String, _ arguments: [String]) throws -> ProductRun {
+public func runProduct(_ name: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProductRun {
     let folders = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
     let candidates = folders.map { $0.appendingPathComponent(name).path }
+    return try runExecutable(candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1], arguments,
+                             environment: environment)
+}
+
+/// Runs any executable (`/usr/bin/openssl`, ...) to its end; `environment` replaces the inherited one when given.
+public func runExecutable(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProductRun {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1])
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
+    if let environment { process.environment = environment }
     // Standard error goes to a file, so that neither stream can fill its pipe while the other is being read.
     let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("bc-product-\(UUID().uuidString).err")
-    FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: errorFile) }
     let output = Pipe()
     process.standardOutput = output

@@ -3,12 +3,12 @@ import WebService
 import XCTest
 
 /// The page in a real headless Chromium (Tests/Python/bc_serve_browser.py drives it with selenium), against a real
-/// server in this process. Leaves `.build/test-artifacts/bc-serve.png` (a screenshot) and the downloaded CSV.
+/// server in this process that needs an access token (the browser signs in through the form). Leaves `.build/test-artifacts/bc-serve.png` (a screenshot) and the downloaded CSV.
 final class BrowserTests: XCTestCase {
     static let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/test-artifacts")
 
-    func testUploadThresholdSortingSummaryAndCSVInChromium() async throws {
+    func testSignInUploadThresholdSortingSummaryAndCSVInChromium() async throws {
         for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] where !FileManager.default.isExecutableFile(atPath: tool) {
             return XCTFail("\(tool) is missing: run ./Launch/test.sh (it installs Debian's chromium and chromium-driver)")
         }
@@ -36,10 +36,11 @@ final class BrowserTests: XCTestCase {
         ]).write(to: expectedFile)
 
         try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
-        let server = try await RunningServer()
+        let token = "browser-test-token-\(UUID().uuidString)"
+        let server = try await RunningServer(token: try AccessToken(token, source: "test"))
         let output: String
         do {
-            output = try await runPythonDetached("bc_serve_browser.py", ["--url", server.base.absoluteString, "--expected",
+            output = try await runPythonDetached("bc_serve_browser.py", ["--url", server.base.absoluteString, "--token", token, "--expected",
                                                                           expectedFile.path, "--artifacts", Self.artifacts.path] + files.map(\.path))
         } catch {
             await server.stop()

@@ -53,9 +53,19 @@ final class ServeCommandTests: XCTestCase {
     func testBadModelAndOptionsEndWithAClearError() throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-model.h5").path
         let notAModel = try breakHisSamples()[0].path
+        let weakToken = FileManager.default.temporaryDirectory.appendingPathComponent("bc-serve-weak-token-\(getpid())").path
+        try Data("secret\n".utf8).write(to: URL(fileURLWithPath: weakToken))
+        defer { try? FileManager.default.removeItem(atPath: weakToken) }
         for (arguments, fragment) in [(["--model", missing], "--model: no file at \(missing)"), (["--model", notAModel], "bc-serve: error: \(notAModel)"),
                                       (["--model", testModelPath, "--threshold", "2"], "--threshold"),
-                                      (["--model", testModelPath, "--preprocessing", "bgr"], "--preprocessing")] {
+                                      (["--model", testModelPath, "--preprocessing", "bgr"], "--preprocessing"),
+                                      (["--model", testModelPath, "--host", "0.0.0.0"],
+                                       "--host 0.0.0.0 opens the page and API to the network: give an access token"),
+                                      (["--model", testModelPath, "--token-file", weakToken],
+                                       "--token-file \(weakToken): the access token must be at least 16 characters"),
+                                      (["--model", testModelPath, "--tls-cert", notAModel], "--tls-cert and --tls-key go together"),
+                                      (["--model", testModelPath, "--tls-cert", notAModel, "--tls-key", notAModel],
+                                       "--tls-cert \(notAModel): not a readable PEM certificate")] {
             let (process, errors) = try launch(arguments)
             let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()

@@ -35,13 +35,17 @@ final class RunningServer {
     private let group: ServiceGroup
     private let task: Task<Void, Error>
 
-    var base: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    let scheme: String
 
-    init(limits: ServeLimits = ServeLimits(), threshold: Double = 0.5) async throws {
+    var base: URL { URL(string: "\(scheme)://127.0.0.1:\(port)")! }
+
+    init(limits: ServeLimits = ServeLimits(), threshold: Double = 0.5, token: AccessToken? = nil,
+         requestLog: RequestLogOptions? = nil, tls: TLSFiles? = nil) async throws {
         let path = testModelPath
-        server = try WebServer(limits: limits, threshold: threshold) { try TestModel.predictor(path) }
+        server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: requestLog) { try TestModel.predictor(path) }
+        scheme = tls == nil ? "http" : "https"
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = server.application(host: "127.0.0.1", port: 0) { continuation.yield($0) }
+        let app = try server.application(host: "127.0.0.1", port: 0, tls: tls) { continuation.yield($0) }
         group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "bc-serve-test")))
         task = Task { [group] in try await group.run() }
         var iterator = ports.makeAsyncIterator()
