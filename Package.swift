@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "Tensors"]),
         .testTarget(name: "LayersTests", dependencies: ["TestSupport", "Layers", "OneDNN", "Tensors", "CHDF5"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Images"]),
         .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "OneDNN"]),

@@ -46,10 +46,26 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     public let patients: Int
     public let patientLevelAccuracy: Double?
     public let perMagnification: [String: Subset]
+    /// Of the model's own probabilities; nil without labelled images.
+    public let calibration: Calibration?
+    /// With a temperature: the temperature, and the calibration of the scaled probabilities, on which every other
+    /// metric here is computed (as bc-predict and bc-serve would output them).
+    public let temperature: Double?
+    public let calibrationAfterScaling: Calibration?
 
-    /// Only predictions with a known `actual` class count.
-    public init(predictions all: [ImagePrediction], classNames: [String], positiveClass: Int, threshold: Double = 0.5) {
-        let predictions = all.filter { $0.actual != nil }
+    /// Only predictions with a known `actual` class count. `predictions` are the model's own probabilities;
+    /// `temperature` (fitted by temperature scaling) rescales them before anything else is computed.
+    public init(predictions all: [ImagePrediction], classNames: [String], positiveClass: Int, threshold: Double = 0.5,
+                temperature: Double? = nil) {
+        let raw = all.filter { $0.actual != nil }
+        calibration = raw.isEmpty ? nil : Calibration(probabilities: raw.map(\.probabilities), actual: raw.map { $0.actual! },
+                                                      positiveClass: positiveClass)
+        let predictions = temperature.map { temperature in
+            raw.map { var scaled = $0; scaled.probabilities = TemperatureScaling.apply(temperature, to: $0.probabilities); return scaled }
+        } ?? raw
+        self.temperature = temperature
+        calibrationAfterScaling = temperature == nil || raw.isEmpty ? nil
+            : Calibration(probabilities: predictions.map(\.probabilities), actual: predictions.map { $0.actual! }, positiveClass: positiveClass)
         self.classNames = classNames
         self.positiveClass = positiveClass
         self.threshold = threshold

@@ -8,7 +8,12 @@ extension EvaluationReport {
         var body = "<h1>\(escape(title))</h1><p class=\"meta\">model: <code>\(escape(model))</code> &middot; \(images) images &middot; \(patients) patients &middot; threshold \(threshold)</p>"
         body += "<table><tr><th>image-level accuracy</th><td>\(percent(accuracy))</td></tr>"
         body += "<tr><th>patient-level accuracy</th><td>\(percent(patientLevelAccuracy))</td></tr>"
-        body += "<tr><th>ROC AUC (\(escape(classNames[positiveClass])))</th><td>\(auc.map { String(format: "%.4f", $0) } ?? "undefined: " + escape(aucNote ?? ""))</td></tr></table>"
+        body += "<tr><th>ROC AUC (\(escape(classNames[positiveClass])))</th><td>\(auc.map { String(format: "%.4f", $0) } ?? "undefined: " + escape(aucNote ?? ""))</td></tr>"
+        for (name, value) in calibrationRows {
+            body += "<tr><th>\(escape(name))</th><td>" + String(format: "Brier %.4f &middot; ECE %.4f &middot; NLL %.4f", value.brierScore,
+                                                                 value.expectedCalibrationError, value.negativeLogLikelihood) + "</td></tr>"
+        }
+        body += "</table>"
         body += "<div class=\"plots\">"
         if let roc {
             body += "<figure>" + SVGPlot.lines([
@@ -18,6 +23,7 @@ extension EvaluationReport {
                x: .linear(0...1), y: .linear(0...1), title: "ROC curve") + "<figcaption>ROC curve</figcaption></figure>"
         }
         body += "<figure>" + SVGPlot.confusionMatrix(confusionMatrix, classNames: classNames) + "<figcaption>Confusion matrix</figcaption></figure>"
+        if let calibration { body += reliabilityDiagram(calibration) }
         if let history { body += trainingCurves(history) }
         body += "</div><h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>support</th></tr>"
         for name in classNames {
@@ -40,6 +46,22 @@ extension EvaluationReport {
         figure{margin:0;width:440px}figcaption{text-align:center;color:#444}svg{width:100%;height:auto;font-size:12px}.tick{font-size:11px;fill:#333}
         </style></head><body>\(body)</body></html>
         """
+    }
+
+    /// Fraction of positive images against mean predicted P(positive) per bin: on the diagonal, a probability of
+    /// 0.8 is right 80% of the time. Before and, with a temperature, after scaling.
+    private func reliabilityDiagram(_ before: Calibration) -> String {
+        let positive = escape(classNames[positiveClass])
+        var series = [SVGPlot.Series(name: "perfect", x: [0, 1], y: [0, 1], color: "#999", dashed: true),
+                      SVGPlot.Series(name: String(format: "model, ECE %.3f", before.expectedCalibrationError),
+                                     x: before.bins.map(\.meanPredicted), y: before.bins.map(\.fractionPositive), color: "#2563eb")]
+        if let after = calibrationAfterScaling, let temperature {
+            series.append(SVGPlot.Series(name: String(format: "T = %.2f, ECE %.3f", temperature, after.expectedCalibrationError),
+                                         x: after.bins.map(\.meanPredicted), y: after.bins.map(\.fractionPositive), color: "#dc2626"))
+        }
+        return "<figure>" + SVGPlot.lines(series, xLabel: "mean predicted P(\(positive))", yLabel: "fraction \(positive)",
+                                          x: .linear(0...1), y: .linear(0...1), title: "Reliability diagram")
+            + "<figcaption>Reliability (\(Calibration.defaultBins) equal-width bins)</figcaption></figure>"
     }
 
     private func trainingCurves(_ history: TrainingHistory) -> String {

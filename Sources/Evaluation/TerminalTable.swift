@@ -9,6 +9,12 @@ extension EvaluationReport {
             "accuracy (image level):   \(percent(accuracy))",
             "accuracy (patient level): \(percent(patientLevelAccuracy))",
             "ROC AUC (\(classNames[positiveClass])): " + (auc.map { String(format: "%.4f", $0) } ?? "undefined: \(aucNote ?? "")"),
+        ]
+        for (name, value) in calibrationRows {
+            lines.append(name + ": " + String(format: "Brier %.4f   ECE %.4f   NLL %.4f", value.brierScore,
+                                              value.expectedCalibrationError, value.negativeLogLikelihood))
+        }
+        lines += [
             "",
             "class".padding(toLength: 14, withPad: " ", startingAt: 0)
                 + " precision   recall  specificity       F1  support",

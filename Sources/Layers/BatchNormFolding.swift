@@ -35,7 +35,7 @@ extension Graph {
     private static func folded(_ conv: Conv2D, _ norm: BatchNormalization, inputShape: [Int]) throws -> Conv2D {
         let result = Conv2D(conv.filters, kernelSize: conv.kernelSize, strides: conv.strides, padding: conv.padding,
                             useBias: true, name: conv.name)
-        var initializer = WeightInitializer(seed: 0)
+        var initializer = WeightInitializer.placeholder
         _ = try result.build(inputShapes: [inputShape], initializer: &initializer)
 
         let filters = conv.filters

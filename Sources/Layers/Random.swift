@@ -20,11 +20,21 @@ public func stableHash(_ text: String) -> UInt64 {
 /// from a seeded generator so that every rank builds the same model.
 public struct WeightInitializer {
     private var generator: SplitMix64
+    private var drawsValues = true
     public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+
+    /// Zero kernels, for a layer whose weights are set right after it is built (batch-norm folding): drawing
+    /// ResNet50's 23 M random values only to overwrite them was most of the time it took to load a model.
+    public static var placeholder: WeightInitializer {
+        var initializer = WeightInitializer(seed: 0)
+        initializer.drawsValues = false
+        return initializer
+    }
 
     /// Keras GlorotUniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)), where for a kernel of shape
     /// (..., in, out) fan_in = receptive field * in and fan_out = receptive field * out.
     public mutating func glorotUniform(_ shape: [Int]) -> Tensor {
+        guard drawsValues else { return Tensor(zeros: shape) }
         let receptiveField = shape.dropLast(2).reduce(1, *)
         let fanIn = receptiveField * shape[shape.count - 2], fanOut = receptiveField * shape[shape.count - 1]
         let limit = (6 / Float(fanIn + fanOut)).squareRoot()

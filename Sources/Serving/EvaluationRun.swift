@@ -16,6 +16,10 @@ public struct EvaluationRun {
     public var threads = 1
     public var preprocessing: Preprocessing?
     public var testTimeAugmentation = TestTimeAugmentation.off
+    /// Fit a temperature on the run's validation part first and keep it beside the model (`ModelCalibration`).
+    public var calibrate = false
+    /// After `run`: the temperature fitted when `calibrate` was set.
+    public private(set) var fittedCalibration: ModelCalibration?
 
     public init(modelPath: String, dataPath: String, split: String?, outputDirectory: URL) {
         (self.modelPath, self.dataPath, self.split, self.outputDirectory) = (modelPath, dataPath, split, outputDirectory)
@@ -25,14 +29,34 @@ public struct EvaluationRun {
         public let description: String
     }
 
-    public func run() throws -> EvaluationReport {
+    /// Evaluates with the model's own probabilities rescaled by its calibration (fitted now with `calibrate`, or
+    /// found beside the model), as bc-predict and bc-serve output them; the report shows calibration before and after.
+    public mutating func run() throws -> EvaluationReport {
         let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing,
-                                      testTimeAugmentation: testTimeAugmentation)
+                                      testTimeAugmentation: testTimeAugmentation, appliesCalibration: false)
         let dataset = try Dataset(root: URL(fileURLWithPath: dataPath))
         guard dataset.classNames == predictor.classNames else {
             throw Failure(description: "\(dataPath) has classes \(dataset.classNames), the model \(predictor.classNames)")
         }
-        let samples = try selectedSamples(dataset)
+        var temperature = predictor.calibration?.temperature
+        if calibrate {
+            let fitted = try fitTemperature(predictor, on: try samples(of: "validation", in: dataset))
+            try fitted.write(besideModel: modelPath)
+            (fittedCalibration, temperature) = (fitted, fitted.temperature)
+        }
+        let predictions = try predict(try samples(of: split, in: dataset), with: predictor)
+        let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
+        let report = EvaluationReport(predictions: predictions, classNames: predictor.classNames, positiveClass: positive,
+                                      threshold: threshold, temperature: temperature)
+        try write(report, predictions.map { prediction in
+            var scaled = prediction
+            if let temperature { scaled.probabilities = TemperatureScaling.apply(temperature, to: prediction.probabilities) }
+            return scaled
+        }, predictor)
+        return report
+    }
+
+    private func predict(_ samples: [Sample], with predictor: Predictor) throws -> [ImagePrediction] {
         var predictions: [ImagePrediction] = []
         for start in stride(from: 0, to: samples.count, by: 64) {
             let chunk = Array(samples[start..<min(start + 64, samples.count)])
@@ -43,16 +67,24 @@ public struct EvaluationRun {
                                                    magnification: sample.breakHis?.magnification.rawValue))
             }
         }
-        let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
-        let report = EvaluationReport(predictions: predictions, classNames: predictor.classNames, positiveClass: positive,
-                                      threshold: threshold)
-        try write(report, predictions, predictor)
-        return report
+        return predictions
     }
 
-    /// With `split`: that part of the training run's stored split (`split.json` beside the model), exactly the
+    /// Temperature scaling fitted on the validation images (with the test-time augmentation evaluated with).
+    private func fitTemperature(_ predictor: Predictor, on samples: [Sample]) throws -> ModelCalibration {
+        let validation = try predict(samples, with: predictor)
+        let (probabilities, actual) = (validation.map(\.probabilities), validation.map { $0.actual! })
+        let temperature = TemperatureScaling.fit(probabilities: probabilities, actual: actual)
+        return ModelCalibration(
+            temperature: temperature, model: predictor.modelID,
+            fittedOn: "validation part, \(samples.count) images, test-time augmentation \(testTimeAugmentation.rawValue)",
+            negativeLogLikelihoodBefore: TemperatureScaling.negativeLogLikelihood(1, probabilities: probabilities, actual: actual),
+            negativeLogLikelihoodAfter: TemperatureScaling.negativeLogLikelihood(temperature, probabilities: probabilities, actual: actual))
+    }
+
+    /// With a part name: that part of the training run's stored split (`split.json` beside the model), exactly the
     /// files the run assigned to it, even if the folder has gained images since; else a pre-split folder's part.
-    private func selectedSamples(_ dataset: Dataset) throws -> [Sample] {
+    private func samples(of split: String?, in dataset: Dataset) throws -> [Sample] {
         guard let split else { return dataset.samples }
         let recordURL = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("split.json")
         if FileManager.default.fileExists(atPath: recordURL.path) {
@@ -68,7 +100,7 @@ public struct EvaluationRun {
         }
         if let part = try? dataset.predefinedSplit().samples(split, of: dataset) { return part }
         throw Failure(description: "no split.json beside \(modelPath) and \(dataPath) has no '\(split)' folder: "
-                      + "omit --split to evaluate every image")
+                      + (split == "validation" ? "--calibrate needs validation images" : "omit --split to evaluate every image"))
     }
 
     private func write(_ report: EvaluationReport, _ predictions: [ImagePrediction], _ predictor: Predictor) throws {

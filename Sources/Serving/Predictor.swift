@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 import Images
 import KerasHDF5
@@ -8,7 +9,8 @@ import Tensors
 /// Batched inference with a bc-train checkpoint or any Keras full-model `.h5` built from supported layers:
 /// the model, its class names, and the preprocessing it was trained with (from a bc-train checkpoint's state, or
 /// recognised from the architecture's layer names, or given). Batch norms that follow convolutions are folded
-/// into them; test-time augmentation is optional.
+/// into them; test-time augmentation is optional. A temperature fitted by `bc-eval --calibrate` (beside the model)
+/// rescales the probabilities.
 public final class Predictor {
     public let modelPath: String
     /// The model as stored (Keras' layers).
@@ -22,11 +24,15 @@ public final class Predictor {
     public let resize: ResizeMethod
     /// A short identity for outputs: the file name and the first 12 hex digits of its weights' checksum.
     public let modelID: String
+    /// The calibration file beside the model, if any.
+    public let calibration: ModelCalibration?
+    /// Whether `predict` applies `calibration` (bc-eval reads the model's own probabilities and applies it itself).
+    public let appliesCalibration: Bool
     let pipeline: ImagePipeline
     let backend: OneDNNBackend
 
     public init(modelPath: String, threads: Int = 1, preprocessing: Preprocessing? = nil, classNames: [String]? = nil,
-                testTimeAugmentation: TestTimeAugmentation = .off, foldBatchNorm: Bool = true) throws {
+                testTimeAugmentation: TestTimeAugmentation = .off, foldBatchNorm: Bool = true, appliesCalibration: Bool = true) throws {
         let (graph, file) = try loadKerasModel(modelPath)
         let state = file.trainingState?.json
         guard graph.inputShape.count == 3, graph.outputShape.count == 1 else {
@@ -55,6 +61,8 @@ public final class Predictor {
         (inferenceGraph, foldedBatchNorms) = foldBatchNorm ? try graph.foldingBatchNormIntoConvolutions() : (graph, 0)
         resize = Self.trainedResize(state) ?? .bilinear
         modelID = URL(fileURLWithPath: modelPath).lastPathComponent + "@" + Self.weightsDigest(graph)
+        calibration = try ModelCalibration.load(besideModel: modelPath, modelID: modelID)
+        self.appliesCalibration = appliesCalibration
         pipeline = ImagePipeline(height: graph.inputShape[0], width: graph.inputShape[1], resize: resize, preprocessing: chosen)
         backend = OneDNNBackend(threads: threads)
     }
@@ -84,7 +92,11 @@ public final class Predictor {
                 for (index, value) in probabilities.scalars.enumerated() { sums[index] += Double(value) }
             }
             let views = Double(transforms.count)
-            results += (0..<chunk.count).map { row in sums[(row * classes)..<((row + 1) * classes)].map { $0 / views } }
+            let temperature = appliesCalibration ? calibration?.temperature : nil
+            results += (0..<chunk.count).map { row in
+                let probabilities = sums[(row * classes)..<((row + 1) * classes)].map { $0 / views }
+                return temperature.map { TemperatureScaling.apply($0, to: probabilities) } ?? probabilities
+            }
         }
         return results
     }

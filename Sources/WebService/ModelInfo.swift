@@ -15,6 +15,8 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public let preprocessing: String
     public let resize: String
     public let threshold: Double
+    /// The temperature from `bc-eval --calibrate` that rescales the probabilities; nil when uncalibrated.
+    public let temperature: Double?
 
     public init(_ predictor: Predictor, threshold: Double) {
         model = predictor.modelID
@@ -26,6 +28,7 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         preprocessing = predictor.preprocessing.rawValue
         resize = predictor.resize.rawValue
         self.threshold = threshold
+        temperature = predictor.appliesCalibration ? predictor.calibration?.temperature : nil
     }
 
     /// "malignant" when the model has such a class, else the last class (as bc-eval chooses).
@@ -37,6 +40,6 @@ public struct ModelInfo: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"
-        case positiveClass = "positive_class", preprocessing, resize, threshold
+        case positiveClass = "positive_class", preprocessing, resize, threshold, temperature
     }
 }

@@ -4,8 +4,9 @@ import Foundation
 import Images
 import Serving
 
-/// `bc-eval --model best.h5 --data DATA [--split test]`: accuracy, precision, recall, specificity, F1, ROC/AUC,
-/// confusion matrix, patient-level accuracy and per-magnification results, in the terminal and as files.
+/// `bc-eval --model best.h5 --data DATA [--split test] [--calibrate]`: accuracy, precision, recall, specificity, F1,
+/// ROC/AUC, confusion matrix, patient-level accuracy, per-magnification results and calibration (Brier, ECE,
+/// reliability diagram; before and after temperature scaling), in the terminal and as files.
 extension TestTimeAugmentation: ExpressibleByArgument {}
 
 @main
@@ -25,6 +26,8 @@ struct BCEval: ParsableCommand {
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
     @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views: flips and 90-degree rotations).")
     var tta: TestTimeAugmentation = .off
+    @Flag(help: "Fit temperature scaling on the run's validation part and keep it beside the model (best.calibration.json), where bc-predict, bc-serve and later evaluations apply it.")
+    var calibrate = false
 
     func validate() throws {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
@@ -41,8 +44,14 @@ struct BCEval: ParsableCommand {
         (evaluation.threshold, evaluation.threads) = (threshold, threads)
         evaluation.preprocessing = preprocessing.flatMap(Preprocessing.init(rawValue:))
         evaluation.testTimeAugmentation = tta
+        evaluation.calibrate = calibrate
         do {
             let report = try evaluation.run()
+            if let fitted = evaluation.fittedCalibration {
+                print(String(format: "temperature %.4f fitted on the %@: validation NLL %.4f -> %.4f; wrote %@\n", fitted.temperature,
+                             fitted.fittedOn, fitted.negativeLogLikelihoodBefore, fitted.negativeLogLikelihoodAfter,
+                             ModelCalibration.path(besideModel: model)))
+            }
             print(report.terminalTable)
             print("\nwrote \(folder.path)/metrics.json, predictions.csv and report.html")
         } catch {

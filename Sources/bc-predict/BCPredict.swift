@@ -55,6 +55,10 @@ struct BCPredict: ParsableCommand {
             FileHandle.standardError.write(Data("bc-predict: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        if let calibration = predictor.calibration {
+            FileHandle.standardError.write(Data(String(format: "bc-predict: probabilities rescaled by temperature %.4f from %@\n",
+                                                       calibration.temperature, ModelCalibration.path(besideModel: model)).utf8))
+        }
         let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
         let table = PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: threshold,
                                     modelID: predictor.modelID)

@@ -91,7 +91,7 @@ struct BCServe: AsyncParsableCommand {
                 + (token == nil ? "" : " and the access token") + " cross the network unencrypted\n").utf8))
         }
         let (host, info, scheme) = (host, server.model, tls == nil ? "http" : "https")
-        let access = token == nil ? "" : ", access token required"
+        let access = (info.temperature.map { String(format: ", temperature %.4f", $0) } ?? "") + (token == nil ? "" : ", access token required")
         do {
             let app = try server.application(host: host, port: port, tls: tls) { bound in
                 let shown = host.contains(":") ? "[\(host)]" : host

@@ -23,7 +23,7 @@ final class ServeCommandTests: XCTestCase {
     func testStartsAnswersAndStopsOnSIGTERM() async throws {
         let (process, errors) = try launch(["--model", testModelPath, "--port", "0", "--preprocessing", "torch"])
         // The first line names the model and the address with the port it got.
-        let line = try await Task.detached { () -> String in
+        let line = await Task.detached { () -> String in
             var text = Data()
             while !text.contains(UInt8(ascii: "\n")) {
                 let chunk = errors.fileHandleForReading.availableData

@@ -1,0 +1,60 @@
+import Foundation
+
+/// The temperature `bc-eval --calibrate` fitted for one model, kept beside it (`best.h5` -> `best.calibration.json`)
+/// and applied by every Predictor of that model. It names the weights it was fitted for, so a file left beside
+/// retrained weights is refused rather than applied.
+public struct ModelCalibration: Codable, Equatable, Sendable {
+    public let temperature: Double
+    /// The Predictor's model id (file name and weights digest) the temperature was fitted for.
+    public let model: String
+    /// What it was fitted on, e.g. "validation split of split.json (120 images)".
+    public let fittedOn: String
+    public let negativeLogLikelihoodBefore, negativeLogLikelihoodAfter: Double
+
+    public init(temperature: Double, model: String, fittedOn: String, negativeLogLikelihoodBefore: Double,
+                negativeLogLikelihoodAfter: Double) {
+        (self.temperature, self.model, self.fittedOn) = (temperature, model, fittedOn)
+        (self.negativeLogLikelihoodBefore, self.negativeLogLikelihoodAfter) = (negativeLogLikelihoodBefore, negativeLogLikelihoodAfter)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case temperature, model, fittedOn = "fitted_on", negativeLogLikelihoodBefore = "nll_before",
+             negativeLogLikelihoodAfter = "nll_after"
+    }
+
+    public static func path(besideModel modelPath: String) -> String {
+        let url = URL(fileURLWithPath: modelPath)
+        return url.deletingPathExtension().path + ".calibration.json"
+    }
+
+    /// The calibration beside `modelPath`, nil when there is none; throws naming the file when it is unreadable or
+    /// was fitted for other weights.
+    static func load(besideModel modelPath: String, modelID: String) throws -> ModelCalibration? {
+        let path = path(besideModel: modelPath)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let calibration: ModelCalibration
+        do { calibration = try JSONDecoder().decode(ModelCalibration.self, from: data) } catch {
+            throw CalibrationFileError(path: path, problem: "is not a calibration file (\(error))")
+        }
+        guard calibration.temperature.isFinite, calibration.temperature > 0 else {
+            throw CalibrationFileError(path: path, problem: "has temperature \(calibration.temperature); it must be a positive number")
+        }
+        guard calibration.model == modelID else {
+            throw CalibrationFileError(path: path, problem: "was fitted for \(calibration.model), not for these weights (\(modelID)): "
+                                       + "fit it again with bc-eval --calibrate, or delete it")
+        }
+        return calibration
+    }
+
+    public func write(besideModel modelPath: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(besideModel: modelPath)), options: .atomic)
+    }
+}
+
+public struct CalibrationFileError: Error, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public var description: String { "\(path) \(problem)" }
+}
