@@ -16,6 +16,14 @@ public protocol Optimizer: AnyObject {
     func apply(to weights: [(path: String, weight: Weight)])
 }
 
+extension Optimizer {
+    /// What compiling a Keras model again with a new optimizer of the same kind does (the transfer-learning recipe
+    /// after unfreezing the backbone): no slots, iteration 0 (so Adam's bias correction starts over), the new rate.
+    public func restart(learningRate: Float) {
+        (slots, iterations, self.learningRate) = ([:], 0, learningRate)
+    }
+}
+
 /// Keras Adam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
 /// w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon), with t the 1-based step.
 public final class Adam: Optimizer {

@@ -63,6 +63,11 @@ extension TrainingConfig {
         try require(model.classes >= 2, "model.classes", "must be at least 2")
         try require(model.dropout >= 0 && model.dropout < 1, "model.dropout", "must be in [0, 1)")
         try require(model.freezeBackboneEpochs >= 0, "model.freeze_backbone_epochs", "must not be negative")
+        if let rate = model.fineTuneLearningRate {
+            try require(rate > 0 && rate.isFinite, "model.fine_tune_learning_rate", "must be a positive number")
+            try require(model.freezeBackboneEpochs > 0, "model.fine_tune_learning_rate",
+                        "applies when the backbone is unfrozen: set model.freeze_backbone_epochs too")
+        }
         try require(data.splitFractions.count == 3 && data.splitFractions.allSatisfy { $0 >= 0 }
                     && abs(data.splitFractions.reduce(0, +) - 1) < 1e-6 && data.splitFractions[0] > 0,
                     "data.split_fractions", "must be [train, validation, test], non-negative, summing to 1, train > 0")

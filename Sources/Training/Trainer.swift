@@ -54,6 +54,7 @@ public final class Trainer {
         let warmupSteps = config.callbacks.warmupEpochs * training.stepsPerEpoch
         while state.epoch < config.training.epochs && !state.stoppedEarly {
             freezeBackbone(state.epoch < config.model.freezeBackboneEpochs)
+            if state.epoch == config.model.freezeBackboneEpochs && state.epoch > 0 && state.step == 0 { restartForFineTuning() }
             log("Epoch \(state.epoch + 1)/\(config.training.epochs)")
             try training.start(epoch: state.epoch, step: state.step)
             let bar = ProgressBar(totalSteps: training.stepsPerEpoch, output: progressOutput)
@@ -209,6 +210,15 @@ public final class Trainer {
     /// as in Keras).
     private func freezeBackbone(_ frozen: Bool) {
         for layer in step.model.layers { layer.trainable = !frozen || headLayers.contains(layer.name) }
+    }
+
+    /// Keras' recipe recompiles the model once the backbone is unfrozen, so the optimizer starts over (fresh slots,
+    /// bias correction from step 1) at the fine-tuning rate. Before the epoch's first step; on a resume from exactly
+    /// there it runs again and changes nothing.
+    private func restartForFineTuning() {
+        state.learningRate = config.model.fineTuneLearningRate ?? state.learningRate
+        step.optimizer.restart(learningRate: state.learningRate)
+        log("Backbone unfrozen: the optimizer starts over (as a Keras recompile) at learning rate \(state.learningRate)")
     }
 
     var trainingConfig: JSON { kerasTrainingConfig(optimizer: step.optimizer) }

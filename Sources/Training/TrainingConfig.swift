@@ -49,10 +49,13 @@ public struct ModelOptions: Codable, Equatable {
     public var pretrained: String?
     /// Train only the head for this many epochs, then fine-tune everything (the usual transfer-learning recipe).
     public var freezeBackboneEpochs = 0
+    /// The learning rate from the unfreezing on (Keras' recipe recompiles with a lower one, e.g. 1e-5); nil keeps
+    /// the current rate. Either way the optimizer restarts then, as a Keras recompile does.
+    public var fineTuneLearningRate: Float?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case architecture, inputSize = "input_size", classes, dropout, headBatchNorm = "head_batch_norm", pretrained
-        case freezeBackboneEpochs = "freeze_backbone_epochs"
+        case freezeBackboneEpochs = "freeze_backbone_epochs", fineTuneLearningRate = "fine_tune_learning_rate"
     }
 
     public init() {}
@@ -67,6 +70,7 @@ public struct ModelOptions: Codable, Equatable {
         headBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .headBatchNorm) ?? headBatchNorm
         pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
         freezeBackboneEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeBackboneEpochs) ?? freezeBackboneEpochs
+        fineTuneLearningRate = try c.decodeIfPresent(Float.self, forKey: .fineTuneLearningRate)
     }
 }
 

@@ -204,7 +204,8 @@ public enum TrainingRun {
         return comparison.split
     }
 
-    static let headLayerNames: Set<String> = ["avg_pool", "dropout", "bn_head", "predictions"]
+    /// The layers that train while the backbone is frozen.
+    public static let headLayerNames: Set<String> = ["avg_pool", "dropout", "bn_head", "predictions"]
 
     /// Runs `body` on every rank; any rank's failure stops all of them before training starts.
     static func agree(_ world: MPIWorld, _ body: () throws -> Void) throws {

@@ -11,8 +11,10 @@
                                                      and Keras 3; OUT.json maps file -> {"tfk": [...], "k3": [...]}
   python training_referee.py train-steps MODEL.h5 SPEC.json OUT_PREFIX
                                                      a Keras user training the same model on the same batches:
-                                                     load_model in tf_keras and Keras 3, compile with the optimizer
-                                                     and categorical cross-entropy, train_on_batch on each batch of
+                                                     load_model in tf_keras and Keras 3; per phase of SPEC, the
+                                                     phase's layers frozen (trainable = False) and the model
+                                                     compiled with the phase's optimizer and categorical
+                                                     cross-entropy, then train_on_batch on the phase's batches of
                                                      SPEC (with its class_weight); writes OUT_PREFIX_{tfk,k3}.json
                                                      (the losses), OUT_PREFIX_{tfk,k3}_step1.h5 (the model after
                                                      the first step) and OUT_PREFIX_{tfk,k3}.h5 (after the last)
@@ -56,22 +58,28 @@ elif command == "train-steps":
     model_path, out = sys.argv[2], sys.argv[4]
     with open(sys.argv[3]) as f:
         spec = json.load(f)
-    options = spec["optimizer"]
     class_weight = dict(enumerate(spec["class_weight"])) if spec.get("class_weight") else None
+
+    def make_optimizer(library, options):
+        if options["name"] == "adam":
+            return library.optimizers.Adam(learning_rate=options["learning_rate"], beta_1=options["beta_1"],
+                                           beta_2=options["beta_2"], epsilon=options["epsilon"])
+        return library.optimizers.SGD(learning_rate=options["learning_rate"], momentum=options["momentum"],
+                                      nesterov=options["nesterov"])
+
     for flavour, library in (("tfk", tf_keras), ("k3", keras)):
         model = library.models.load_model(model_path, compile=False)
-        if options["name"] == "adam":
-            optimizer = library.optimizers.Adam(learning_rate=options["learning_rate"], beta_1=options["beta_1"],
-                                                beta_2=options["beta_2"], epsilon=options["epsilon"])
-        else:
-            optimizer = library.optimizers.SGD(learning_rate=options["learning_rate"], momentum=options["momentum"],
-                                               nesterov=options["nesterov"])
-        model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+        batches = iter(spec["batches"])
         losses = []
-        for step, (x, y) in enumerate(spec["batches"]):
-            losses.append(float(model.train_on_batch(np.load(x), np.load(y), class_weight=class_weight)))
-            if step == 0:
-                model.save(f"{out}_{flavour}_step1.h5")
+        for phase in spec["phases"]:
+            for layer in model.layers:
+                layer.trainable = layer.name not in phase["frozen"]
+            model.compile(optimizer=make_optimizer(library, phase["optimizer"]), loss="categorical_crossentropy")
+            for _ in range(phase["steps"]):
+                x, y = next(batches)
+                losses.append(float(model.train_on_batch(np.load(x), np.load(y), class_weight=class_weight)))
+                if len(losses) == 1:
+                    model.save(f"{out}_{flavour}_step1.h5")
         with open(f"{out}_{flavour}.json", "w") as f:
             json.dump(losses, f)
         model.save(f"{out}_{flavour}.h5")

@@ -302,18 +302,31 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
-    /// A notop file written by Keras is imported from the config; with the backbone frozen for the only epoch,
-    /// the checkpoint's backbone equals the file exactly. Then Keras (both flavours) opens the checkpoint and
-    /// predicts what bc-train predicts.
-    func testPretrainedImportAndKerasOpensTheCheckpoint() throws {
+    /// A notop file written by Keras is imported from the config; with the backbone frozen for the first epoch,
+    /// that epoch's checkpoint (previous.h5 once the second is written) holds the file's backbone exactly. The
+    /// second epoch fine-tunes as Keras' recipe does after recompiling: the optimizer starts over at
+    /// `fine_tune_learning_rate`. Then Keras (both flavours) opens the checkpoint and predicts what bc-train predicts.
+    func testPretrainedImportFineTuningAndKerasOpensTheCheckpoint() throws {
         let run = try MPIRun.prepare("pretrained")
         let notop = run.folder.appendingPathComponent("resnet50_notop.h5").path
         try runReferee(["notop", notop])
-        let config = try run.writeConfig(["training.epochs": 1, "model.pretrained": notop, "model.freeze_backbone_epochs": 1])
+        let config = try run.writeConfig(["training.epochs": 2, "model.pretrained": notop, "model.freeze_backbone_epochs": 1,
+                                          "model.fine_tune_learning_rate": 0.0001])
         let outcome = try run.launch(ranks: 2, config: config)
         XCTAssertEqual(outcome.status, 0, outcome.output)
         XCTAssertTrue(outcome.output.contains("pretrained: 106 layers loaded"), outcome.output)
-        let file = try KerasWeightsFile.read(notop), checkpoint = try checkpointTensors(run.lastCheckpoint)
+        XCTAssertTrue(outcome.output.contains("Backbone unfrozen: the optimizer starts over (as a Keras recompile) at learning rate 0.0001"),
+                      outcome.output)
+        let history = try String(contentsOf: run.runFolder.appendingPathComponent("history.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",").map { Double($0)! } }
+        XCTAssertEqual(history.map { Float($0.last!) }, [0.001, 0.0001], "the learning rate of each epoch")
+        let fineTuned = try KerasWeightsFile.read(run.lastCheckpoint).trainingState
+        let frozen = try KerasWeightsFile.read(run.runFolder.appendingPathComponent("previous.h5").path).trainingState
+        let stepsPerEpoch = try XCTUnwrap(frozen?.optimizerIterations)
+        XCTAssertGreaterThan(stepsPerEpoch, 0)
+        XCTAssertEqual(fineTuned?.optimizerIterations, stepsPerEpoch, "Adam counts its steps from the unfreezing on")
+        let file = try KerasWeightsFile.read(notop)
+        let checkpoint = try checkpointTensors(run.runFolder.appendingPathComponent("previous.h5").path)
         var compared = 0
         for layer in file.weightedLayers {
             for weight in layer.weights {
