@@ -24,7 +24,10 @@ public struct Calibration: Codable, Equatable, Sendable {
     public init(probabilities: [[Double]], actual: [Int], positiveClass: Int, bins count: Int = Calibration.defaultBins) {
         precondition(probabilities.count == actual.count && !actual.isEmpty && count >= 1)
         let p = probabilities.map { $0[positiveClass] }, positive = actual.map { $0 == positiveClass }
-        brierScore = zip(p, positive).map { ($0 - ($1 ? 1 : 0)) * ($0 - ($1 ? 1 : 0)) }.reduce(0, +) / Double(p.count)
+        brierScore = zip(p, positive).map { probability, isPositive in
+            let error = probability - (isPositive ? 1 : 0)
+            return error * error
+        }.reduce(0, +) / Double(p.count)
         negativeLogLikelihood = zip(probabilities, actual).map { -Self.clampedLog($0[$1]) }.reduce(0, +) / Double(actual.count)
         // numpy's linspace(0, 1, count + 1) inner edges; a value on an edge belongs to the lower bin (searchsorted, left).
         let step = 1.0 / Double(count)
@@ -50,29 +53,32 @@ public struct Calibration: Codable, Equatable, Sendable {
 /// up to a per-image constant, which softmax ignores, so the stored probabilities are enough. It never changes which
 /// class is most probable, nor the order of P(positive) (so ROC AUC stays), only how confident the model sounds.
 public enum TemperatureScaling {
+    /// The temperatures `fit` considers.
+    public static let range = 0.05...20.0
+
     public static func apply(_ temperature: Double, to probabilities: [Double]) -> [Double] {
-        let scaled = probabilities.map { Calibration.clampedLog($0) / temperature }
-        let top = scaled.max()!
-        let exponentials = scaled.map { exp($0 - top) }
-        let total = exponentials.reduce(0, +)
-        return exponentials.map { $0 / total }
+        logSoftmax(probabilities, temperature).map(exp)
     }
 
     /// Mean negative log-likelihood of the true classes after scaling by `temperature`.
     public static func negativeLogLikelihood(_ temperature: Double, probabilities: [[Double]], actual: [Int]) -> Double {
-        zip(probabilities, actual).map { row, label in
-            let scaled = row.map { Calibration.clampedLog($0) / temperature }
-            let top = scaled.max()!
-            return top + log(scaled.map { exp($0 - top) }.reduce(0, +)) - scaled[label]
-        }.reduce(0, +) / Double(actual.count)
+        zip(probabilities, actual).map { row, label in -logSoftmax(row, temperature)[label] }.reduce(0, +) / Double(actual.count)
     }
 
-    /// The temperature in [0.05, 20] that minimises the mean negative log-likelihood. The loss is convex in 1/T,
-    /// so a golden-section search over 1/T finds its minimum.
+    /// log softmax(log p / T), computed from the largest term so that nothing overflows.
+    private static func logSoftmax(_ probabilities: [Double], _ temperature: Double) -> [Double] {
+        let scaled = probabilities.map { Calibration.clampedLog($0) / temperature }
+        let top = scaled.max()!
+        let logTotal = top + log(scaled.map { exp($0 - top) }.reduce(0, +))
+        return scaled.map { $0 - logTotal }
+    }
+
+    /// The temperature in `range` that minimises the mean negative log-likelihood. The loss is convex in 1/T, so a
+    /// golden-section search over 1/T finds its minimum.
     public static func fit(probabilities: [[Double]], actual: [Int]) -> Double {
         let loss = { (inverse: Double) in negativeLogLikelihood(1 / inverse, probabilities: probabilities, actual: actual) }
         let ratio = (sqrt(5) - 1) / 2
-        var (low, high) = (1.0 / 20, 1.0 / 0.05)
+        var (low, high) = (1 / range.upperBound, 1 / range.lowerBound)
         var (a, b) = (high - ratio * (high - low), low + ratio * (high - low))
         var (lossA, lossB) = (loss(a), loss(b))
         while high - low > 1e-9 {

@@ -16,6 +16,15 @@ public struct ImagePrediction: Codable, Equatable, Sendable {
     }
 }
 
+extension ImagePrediction {
+    /// The prediction with its probabilities rescaled by temperature scaling.
+    public func scaled(by temperature: Double) -> ImagePrediction {
+        var scaled = self
+        scaled.probabilities = TemperatureScaling.apply(temperature, to: probabilities)
+        return scaled
+    }
+}
+
 /// The metrics the histopathology literature reports, computed from labelled predictions:
 /// image-level accuracy, per-class precision/recall/F1/specificity, confusion matrix, ROC/AUC of the positive
 /// (malignant) class, BreakHis' patient-level accuracy, and the same per magnification.
@@ -60,9 +69,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         let raw = all.filter { $0.actual != nil }
         calibration = raw.isEmpty ? nil : Calibration(probabilities: raw.map(\.probabilities), actual: raw.map { $0.actual! },
                                                       positiveClass: positiveClass)
-        let predictions = temperature.map { temperature in
-            raw.map { var scaled = $0; scaled.probabilities = TemperatureScaling.apply(temperature, to: $0.probabilities); return scaled }
-        } ?? raw
+        let predictions = temperature.map { temperature in raw.map { $0.scaled(by: temperature) } } ?? raw
         self.temperature = temperature
         calibrationAfterScaling = temperature == nil || raw.isEmpty ? nil
             : Calibration(probabilities: predictions.map(\.probabilities), actual: predictions.map { $0.actual! }, positiveClass: positiveClass)

@@ -33,7 +33,7 @@ public struct EvaluationRun {
     /// found beside the model), as bc-predict and bc-serve output them; the report shows calibration before and after.
     public mutating func run() throws -> EvaluationReport {
         let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing,
-                                      testTimeAugmentation: testTimeAugmentation, appliesCalibration: false)
+                                      testTimeAugmentation: testTimeAugmentation, calibrationUse: calibrate ? .ignore : .read)
         let dataset = try Dataset(root: URL(fileURLWithPath: dataPath))
         guard dataset.classNames == predictor.classNames else {
             throw Failure(description: "\(dataPath) has classes \(dataset.classNames), the model \(predictor.classNames)")
@@ -48,11 +48,7 @@ public struct EvaluationRun {
         let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
         let report = EvaluationReport(predictions: predictions, classNames: predictor.classNames, positiveClass: positive,
                                       threshold: threshold, temperature: temperature)
-        try write(report, predictions.map { prediction in
-            var scaled = prediction
-            if let temperature { scaled.probabilities = TemperatureScaling.apply(temperature, to: prediction.probabilities) }
-            return scaled
-        }, predictor)
+        try write(report, temperature.map { temperature in predictions.map { $0.scaled(by: temperature) } } ?? predictions, predictor)
         return report
     }
 
@@ -76,8 +72,8 @@ public struct EvaluationRun {
         let (probabilities, actual) = (validation.map(\.probabilities), validation.map { $0.actual! })
         let temperature = TemperatureScaling.fit(probabilities: probabilities, actual: actual)
         return ModelCalibration(
-            temperature: temperature, model: predictor.modelID,
-            fittedOn: "validation part, \(samples.count) images, test-time augmentation \(testTimeAugmentation.rawValue)",
+            temperature: temperature, model: predictor.modelID, testTimeAugmentation: testTimeAugmentation,
+            fittedOn: "validation part, \(samples.count) images",
             negativeLogLikelihoodBefore: TemperatureScaling.negativeLogLikelihood(1, probabilities: probabilities, actual: actual),
             negativeLogLikelihoodAfter: TemperatureScaling.negativeLogLikelihood(temperature, probabilities: probabilities, actual: actual))
     }

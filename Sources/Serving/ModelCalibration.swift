@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 
 /// The temperature `bc-eval --calibrate` fitted for one model, kept beside it (`best.h5` -> `best.calibration.json`)
@@ -7,31 +8,41 @@ public struct ModelCalibration: Codable, Equatable, Sendable {
     public let temperature: Double
     /// The Predictor's model id (file name and weights digest) the temperature was fitted for.
     public let model: String
-    /// What it was fitted on, e.g. "validation split of split.json (120 images)".
+    /// The test-time augmentation the probabilities were averaged over: averaging softens them, so the
+    /// temperature fits that setting only.
+    public let testTimeAugmentation: TestTimeAugmentation
+    /// What it was fitted on, e.g. "validation part, 160 images".
     public let fittedOn: String
     public let negativeLogLikelihoodBefore, negativeLogLikelihoodAfter: Double
 
-    public init(temperature: Double, model: String, fittedOn: String, negativeLogLikelihoodBefore: Double,
-                negativeLogLikelihoodAfter: Double) {
-        (self.temperature, self.model, self.fittedOn) = (temperature, model, fittedOn)
+    public init(temperature: Double, model: String, testTimeAugmentation: TestTimeAugmentation, fittedOn: String,
+                negativeLogLikelihoodBefore: Double, negativeLogLikelihoodAfter: Double) {
+        (self.temperature, self.model, self.testTimeAugmentation, self.fittedOn) = (temperature, model, testTimeAugmentation, fittedOn)
         (self.negativeLogLikelihoodBefore, self.negativeLogLikelihoodAfter) = (negativeLogLikelihoodBefore, negativeLogLikelihoodAfter)
     }
 
     enum CodingKeys: String, CodingKey {
-        case temperature, model, fittedOn = "fitted_on", negativeLogLikelihoodBefore = "nll_before",
-             negativeLogLikelihoodAfter = "nll_after"
+        case temperature, model, testTimeAugmentation = "test_time_augmentation", fittedOn = "fitted_on",
+             negativeLogLikelihoodBefore = "nll_before", negativeLogLikelihoodAfter = "nll_after"
     }
+
+    /// Where the fit stopped at an end of its range: the validation images are separated perfectly (or not at all),
+    /// so the fitted confidence is extreme and unlikely to hold on other images.
+    public var reachedBound: Bool { temperature <= TemperatureScaling.range.lowerBound * 1.001 || temperature >= TemperatureScaling.range.upperBound * 0.999 }
 
     public static func path(besideModel modelPath: String) -> String {
         let url = URL(fileURLWithPath: modelPath)
         return url.deletingPathExtension().path + ".calibration.json"
     }
 
-    /// The calibration beside `modelPath`, nil when there is none; throws naming the file when it is unreadable or
-    /// was fitted for other weights.
-    static func load(besideModel modelPath: String, modelID: String) throws -> ModelCalibration? {
+    /// The calibration beside `modelPath`, nil when there is none; throws naming the file when it is unreadable,
+    /// or was fitted for other weights or another test-time augmentation.
+    static func load(besideModel modelPath: String, modelID: String, testTimeAugmentation: TestTimeAugmentation) throws -> ModelCalibration? {
         let path = path(besideModel: modelPath)
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CalibrationFileError(path: path, problem: "cannot be read")
+        }
         let calibration: ModelCalibration
         do { calibration = try JSONDecoder().decode(ModelCalibration.self, from: data) } catch {
             throw CalibrationFileError(path: path, problem: "is not a calibration file (\(error))")
@@ -42,6 +53,11 @@ public struct ModelCalibration: Codable, Equatable, Sendable {
         guard calibration.model == modelID else {
             throw CalibrationFileError(path: path, problem: "was fitted for \(calibration.model), not for these weights (\(modelID)): "
                                        + "fit it again with bc-eval --calibrate, or delete it")
+        }
+        guard calibration.testTimeAugmentation == testTimeAugmentation else {
+            throw CalibrationFileError(path: path, problem: "was fitted with test-time augmentation \(calibration.testTimeAugmentation.rawValue), "
+                                       + "not \(testTimeAugmentation.rawValue): predict with --tta \(calibration.testTimeAugmentation.rawValue), "
+                                       + "or fit it again with bc-eval --calibrate --tta \(testTimeAugmentation.rawValue)")
         }
         return calibration
     }

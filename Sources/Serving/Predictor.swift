@@ -24,15 +24,25 @@ public final class Predictor {
     public let resize: ResizeMethod
     /// A short identity for outputs: the file name and the first 12 hex digits of its weights' checksum.
     public let modelID: String
-    /// The calibration file beside the model, if any.
+    /// What to do with a calibration file beside the model (`ModelCalibration`).
+    public enum CalibrationUse: Sendable {
+        /// Read it and rescale the probabilities `predict` returns (bc-predict, bc-serve).
+        case apply
+        /// Read it, but return the model's own probabilities (bc-eval reports both).
+        case read
+        /// Leave it unread (bc-eval --calibrate replaces it).
+        case ignore
+    }
+
+    /// The calibration file beside the model, unless ignored.
     public let calibration: ModelCalibration?
-    /// Whether `predict` applies `calibration` (bc-eval reads the model's own probabilities and applies it itself).
+    /// Whether `predict` applies `calibration`.
     public let appliesCalibration: Bool
     let pipeline: ImagePipeline
     let backend: OneDNNBackend
 
     public init(modelPath: String, threads: Int = 1, preprocessing: Preprocessing? = nil, classNames: [String]? = nil,
-                testTimeAugmentation: TestTimeAugmentation = .off, foldBatchNorm: Bool = true, appliesCalibration: Bool = true) throws {
+                testTimeAugmentation: TestTimeAugmentation = .off, foldBatchNorm: Bool = true, calibrationUse: CalibrationUse = .apply) throws {
         let (graph, file) = try loadKerasModel(modelPath)
         let state = file.trainingState?.json
         guard graph.inputShape.count == 3, graph.outputShape.count == 1 else {
@@ -61,8 +71,9 @@ public final class Predictor {
         (inferenceGraph, foldedBatchNorms) = foldBatchNorm ? try graph.foldingBatchNormIntoConvolutions() : (graph, 0)
         resize = Self.trainedResize(state) ?? .bilinear
         modelID = URL(fileURLWithPath: modelPath).lastPathComponent + "@" + Self.weightsDigest(graph)
-        calibration = try ModelCalibration.load(besideModel: modelPath, modelID: modelID)
-        self.appliesCalibration = appliesCalibration
+        calibration = calibrationUse == .ignore ? nil
+            : try ModelCalibration.load(besideModel: modelPath, modelID: modelID, testTimeAugmentation: testTimeAugmentation)
+        appliesCalibration = calibrationUse == .apply
         pipeline = ImagePipeline(height: graph.inputShape[0], width: graph.inputShape[1], resize: resize, preprocessing: chosen)
         backend = OneDNNBackend(threads: threads)
     }

@@ -3,7 +3,7 @@ import Tensors
 /// Test-time augmentation: the model also sees flipped (and, for square inputs, rotated) copies of each image,
 /// and the class probabilities are averaged. Histology patches have no canonical orientation, so these are
 /// label-preserving.
-public enum TestTimeAugmentation: String, CaseIterable, Sendable {
+public enum TestTimeAugmentation: String, CaseIterable, Codable, Sendable {
     case off
     /// The image, its horizontal and vertical mirror images, and its 180-degree rotation.
     case flips

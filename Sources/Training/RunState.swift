@@ -28,15 +28,23 @@ struct RunState: Codable, Equatable {
     /// Digests of the run's split (`SplitRecord.digests`): a resume checks that `split.json` is still this split.
     /// Absent in checkpoints written before the split was kept.
     var splitDigests: [String: String]?
+    /// Whether the optimizer restarted for fine-tuning (the backbone's unfreezing): it happens once per run, even
+    /// when a resume starts that epoch over. Absent (nil) in checkpoints written before it was kept.
+    var fineTuningStarted: Bool?
 
     init(config: TrainingConfig, worldSize: Int, classNames: [String]) {
         learningRate = config.training.optimizer.learningRate
         best = BestCheckpointTracker(monitor: config.callbacks.monitor, mode: config.callbacks.mode)
-        reduceLR = config.callbacks.reduceLROnPlateau.map(ReduceLROnPlateau.init)
-        earlyStopping = config.callbacks.earlyStopping.map(EarlyStopping.init)
         self.worldSize = worldSize
         self.config = config
         self.classNames = classNames
+        startPlateauCallbacksAfresh()
+    }
+
+    /// ReduceLROnPlateau and EarlyStopping as a Keras `fit` starts them: nothing waited yet, no best value.
+    mutating func startPlateauCallbacksAfresh() {
+        reduceLR = config.callbacks.reduceLROnPlateau.map(ReduceLROnPlateau.init)
+        earlyStopping = config.callbacks.earlyStopping.map(EarlyStopping.init)
     }
 
     var json: JSON {

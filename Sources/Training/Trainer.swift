@@ -13,6 +13,8 @@ public enum TrainingOutcome: Equatable {
     case interrupted(signal: Int32)
     /// `--profile`: the profiled steps ran and their profile is written; the run itself is unchanged.
     case profiled
+    /// `--write-plan`: the plan is written; nothing was trained.
+    case planned
 }
 
 /// The epoch/step loop of one rank. Every rank runs the same steps; at each step boundary they agree on stop
@@ -54,7 +56,9 @@ public final class Trainer {
         let warmupSteps = config.callbacks.warmupEpochs * training.stepsPerEpoch
         while state.epoch < config.training.epochs && !state.stoppedEarly {
             freezeBackbone(state.epoch < config.model.freezeBackboneEpochs)
-            if state.epoch == config.model.freezeBackboneEpochs && state.epoch > 0 && state.step == 0 { restartForFineTuning() }
+            if state.epoch == config.model.freezeBackboneEpochs && state.epoch > 0 && state.step == 0 && state.fineTuningStarted != true {
+                restartForFineTuning()
+            }
             log("Epoch \(state.epoch + 1)/\(config.training.epochs)")
             try training.start(epoch: state.epoch, step: state.step)
             let bar = ProgressBar(totalSteps: training.stepsPerEpoch, output: progressOutput)
@@ -212,13 +216,17 @@ public final class Trainer {
         for layer in step.model.layers { layer.trainable = !frozen || headLayers.contains(layer.name) }
     }
 
-    /// Keras' recipe recompiles the model once the backbone is unfrozen, so the optimizer starts over (fresh slots,
-    /// bias correction from step 1) at the fine-tuning rate. Before the epoch's first step; on a resume from exactly
-    /// there it runs again and changes nothing.
+    /// Keras' recipe recompiles the model once the backbone is unfrozen and calls `fit` again, so the optimizer
+    /// starts over (fresh slots, bias correction from step 1) at the fine-tuning rate, and ReduceLROnPlateau and
+    /// EarlyStopping forget the frozen epochs (the best checkpoint's record stays, as a ModelCheckpoint kept across
+    /// both fits does). Before the epoch's first step, once per run.
     private func restartForFineTuning() {
         state.learningRate = config.model.fineTuneLearningRate ?? state.learningRate
         step.optimizer.restart(learningRate: state.learningRate)
-        log("Backbone unfrozen: the optimizer starts over (as a Keras recompile) at learning rate \(state.learningRate)")
+        state.startPlateauCallbacksAfresh()
+        state.fineTuningStarted = true
+        log("Backbone unfrozen: the optimizer and the plateau and early-stopping counters start over (as a Keras "
+            + "recompile and second fit) at learning rate \(state.learningRate)")
     }
 
     var trainingConfig: JSON { kerasTrainingConfig(optimizer: step.optimizer) }

@@ -16,15 +16,17 @@ public enum TrainingRun {
     public static let resumableExitCode: Int32 = 75
 
     /// `profileSteps` > 0: profile that many steps after one warm-up step, write the profile, and end without
-    /// changing the run (`--profile`).
-    public static func run(configPath: String, overrides: [String], resume: Bool,
-                           dropMissingFiles: Bool = false, profileSteps: Int = 0) throws -> TrainingOutcome {
+    /// changing the run (`--profile`). `planDirectory`: write a fresh run's plan there (`RunPlan`: its config,
+    /// split, initial model and batches) instead of training; the run's own folder is not touched (`--write-plan`).
+    public static func run(configPath: String, overrides: [String], resume: Bool, dropMissingFiles: Bool = false,
+                           profileSteps: Int = 0, planDirectory: URL? = nil) throws -> TrainingOutcome {
         let world = try MPIWorld.shared()
         if world.rank == 0 { csupport_announce_stop_requests(stopAnnouncement) }
         let configPath = URL(fileURLWithPath: configPath).path
         let config = try TrainingConfig.load(from: URL(fileURLWithPath: configPath), overrides: overrides)
         let log = { (line: String) in if world.rank == 0 { print(line); fflush(stdout) } }
-        let checkpoints = CheckpointStore(directory: config.runDirectory)
+        let resume = resume && planDirectory == nil
+        let checkpoints = CheckpointStore(directory: planDirectory ?? config.runDirectory)
         try agree(world) { try checkpoints.checkWritable() }
         var lock: RunLock?
         try agree(world) { if world.rank == 0 { lock = try RunLock(directory: checkpoints.directory) } }
@@ -127,6 +129,14 @@ public enum TrainingRun {
         let training = try loader("train", augmentation: config.data.augmentation,
                                   order: config.data.balancedSampling ? .classBalanced : .shuffled)!
         let validation = try loader("validation", augmentation: .none, order: .sequential)
+        if let planDirectory {
+            let plan = RunPlan(config: config, loader: training, classNames: dataset.classNames, classWeight: loss.classWeights,
+                               worldSize: world.size)
+            try agree(world) { if world.rank == 0 { try plan.write(to: planDirectory, model: model, optimizer: optimizer) } }
+            log("wrote \(planDirectory.path): initial.h5, plan.json (\(config.training.epochs) epochs of "
+                + "\(training.stepsPerEpoch) steps), config.json and split.json; nothing was trained")
+            return .planned
+        }
         let trainer = Trainer(config: config, world: world, step: step, training: LoaderBatchSource(training),
                               validation: validation.map(LoaderBatchSource.init), checkpoints: checkpoints, state: state,
                               headLayers: headLayerNames, watchdog: watchdog)

@@ -43,7 +43,10 @@ enum SignIn {
     static let path = "/sign-in"
 
     static func handle(_ request: Request, token: AccessToken, secure: Bool) async throws -> Response {
-        let body = try await request.body.collect(upTo: 4096)
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: 4096) } catch is NIOTooManyBytesError {
+            return WebServer.error(.contentTooLarge, "a sign-in form is at most 4 KiB")
+        }
         let form = String(buffer: body)
         let value = form.split(separator: "&").first { $0.hasPrefix("token=") }
             .flatMap { $0.dropFirst("token=".count).replacingOccurrences(of: "+", with: " ").removingPercentEncoding } ?? ""

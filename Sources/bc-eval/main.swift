@@ -26,7 +26,7 @@ struct BCEval: ParsableCommand {
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
     @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views: flips and 90-degree rotations).")
     var tta: TestTimeAugmentation = .off
-    @Flag(help: "Fit temperature scaling on the run's validation part and keep it beside the model (best.calibration.json), where bc-predict, bc-serve and later evaluations apply it.")
+    @Flag(help: "Fit temperature scaling on the run's validation part and keep it beside the model (best.calibration.json), where bc-predict, bc-serve and later evaluations apply it (a tuned --threshold then applies to the rescaled probabilities).")
     var calibrate = false
 
     func validate() throws {
@@ -51,6 +51,11 @@ struct BCEval: ParsableCommand {
                 print(String(format: "temperature %.4f fitted on the %@: validation NLL %.4f -> %.4f; wrote %@\n", fitted.temperature,
                              fitted.fittedOn, fitted.negativeLogLikelihoodBefore, fitted.negativeLogLikelihoodAfter,
                              ModelCalibration.path(besideModel: model)))
+                if fitted.reachedBound {
+                    print(String(format: "warning: the temperature stopped at the end of its range (%.2f): the validation images are "
+                                 + "separated perfectly or not at all, so this confidence will hardly hold elsewhere; fit on a "
+                                 + "larger validation part\n", fitted.temperature))
+                }
             }
             print(report.terminalTable)
             print("\nwrote \(folder.path)/metrics.json, predictions.csv and report.html")

@@ -39,7 +39,12 @@ struct BCServe: AsyncParsableCommand {
     static let tokenVariable = "BC_SERVE_TOKEN"
 
     /// 127.0.0.0/8, ::1 and localhost: only processes on this machine can connect.
-    var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+    var isLoopback: Bool {
+        var ipv4 = in_addr(), ipv6 = in6_addr()
+        if inet_pton(AF_INET, host, &ipv4) == 1 { return UInt32(bigEndian: ipv4.s_addr) >> 24 == 127 }
+        if inet_pton(AF_INET6, host, &ipv6) == 1 { return withUnsafeBytes(of: ipv6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) } }
+        return host == "localhost"
+    }
 
     func validate() throws {
         guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no file at \(model)") }

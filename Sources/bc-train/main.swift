@@ -28,9 +28,14 @@ struct BCTrain: ParsableCommand {
             + "profile.json (Chrome trace, one track per rank) and profile.txt to the run folder, prints the summary, "
             + "and ends without changing the run.", valueName: "steps"))
     var profile = 0
+    @Option(help: ArgumentHelp("Write what a fresh run of this config starts from to this folder, and train nothing: "
+            + "initial.h5 (the initial model, loadable by Keras), plan.json (every step's files, labels, ranks and "
+            + "augmentation keys), config.json and split.json. The run's own folder is not touched.", valueName: "folder"))
+    var writePlan: String?
 
     func validate() throws {
         guard profile >= 0 else { throw ValidationError("--profile must be a number of steps, 1 or more") }
+        guard profile == 0 || writePlan == nil else { throw ValidationError("--write-plan trains nothing, so it cannot --profile") }
     }
 
     func run() throws {
@@ -45,8 +50,9 @@ struct BCTrain: ParsableCommand {
         if world.rank == 0 { print(BuildInfo.describe(tool: "bc-train")); fflush(stdout) }
         do {
             switch try TrainingRun.run(configPath: config, overrides: overrides, resume: !noResume,
-                                       dropMissingFiles: dropMissingFiles, profileSteps: profile) {
-            case .finished, .stoppedEarly, .profiled: return
+                                       dropMissingFiles: dropMissingFiles, profileSteps: profile,
+                                       planDirectory: writePlan.map { URL(fileURLWithPath: $0) }) {
+            case .finished, .stoppedEarly, .profiled, .planned: return
             case .interrupted:
                 if world.rank == 0 {
                     print("bc-train: the ranks exit with status \(TrainingRun.resumableExitCode), the planned stop after a signal, "

@@ -103,7 +103,7 @@ final class PlotAxisTests: XCTestCase {
             """, source: "history.csv")
         let html = report().html(title: "t", model: "m", history: history)
         let svgs = Self.matches(#"<svg[\s\S]*?</svg>"#, in: html).map { $0[0] }
-        XCTAssertEqual(svgs.count, 4)
+        XCTAssertEqual(svgs.count, 5, "ROC, confusion matrix, reliability diagram, loss and accuracy curves")
         for svg in svgs {
             XCTAssertNil(svg.range(of: #"\b(nan|inf|infinity)\b"#, options: [.regularExpression, .caseInsensitive]), svg)
         }

@@ -58,7 +58,8 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("<script"))
         XCTAssertTrue(html.contains("Test &lt;run&gt;"))
         XCTAssertNil(html.range(of: #"(src|href)\s*="#, options: .regularExpression), "no external resources")
-        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 4, "ROC, confusion matrix, loss and accuracy curves")
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 5,
+                       "ROC, confusion matrix, reliability diagram, loss and accuracy curves")
         XCTAssertTrue(html.contains("Per magnification"))
     }
 

@@ -18,6 +18,16 @@
                                                      SPEC (with its class_weight); writes OUT_PREFIX_{tfk,k3}.json
                                                      (the losses), OUT_PREFIX_{tfk,k3}_step1.h5 (the model after
                                                      the first step) and OUT_PREFIX_{tfk,k3}.h5 (after the last)
+  python training_referee.py replay-plan PLAN_DIR OUT_PREFIX
+                                                     a Keras user replaying what `bc-train --write-plan` wrote:
+                                                     initial.h5 compiled with its training_config's optimizer,
+                                                     the files of every step read with tf.io.decode_png and the
+                                                     architecture's preprocess_input, the backbone frozen for the
+                                                     plan's first epochs and the model compiled again when it is
+                                                     unfrozen (at the plan's fine-tuning rate); writes
+                                                     OUT_PREFIX_{tfk,k3}.json (per-step and per-epoch losses,
+                                                     epoch losses weighted by batch size as bc-train's history) and
+                                                     OUT_PREFIX_{tfk,k3}_epochN.h5 (the model after each epoch)
 """
 import json
 import os
@@ -27,6 +37,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 command = sys.argv[1]
+
+
+def make_optimizer(library, options):
+    if options["name"] == "adam":
+        return library.optimizers.Adam(learning_rate=options["learning_rate"], beta_1=options["beta_1"],
+                                       beta_2=options["beta_2"], epsilon=options["epsilon"])
+    return library.optimizers.SGD(learning_rate=options["learning_rate"], momentum=options["momentum"],
+                                  nesterov=options["nesterov"])
+
+
 if command == "notop":
     import tf_keras
     tf_keras.utils.set_random_seed(3)
@@ -59,14 +79,6 @@ elif command == "train-steps":
     with open(sys.argv[3]) as f:
         spec = json.load(f)
     class_weight = dict(enumerate(spec["class_weight"])) if spec.get("class_weight") else None
-
-    def make_optimizer(library, options):
-        if options["name"] == "adam":
-            return library.optimizers.Adam(learning_rate=options["learning_rate"], beta_1=options["beta_1"],
-                                           beta_2=options["beta_2"], epsilon=options["epsilon"])
-        return library.optimizers.SGD(learning_rate=options["learning_rate"], momentum=options["momentum"],
-                                      nesterov=options["nesterov"])
-
     for flavour, library in (("tfk", tf_keras), ("k3", keras)):
         model = library.models.load_model(model_path, compile=False)
         batches = iter(spec["batches"])
@@ -83,5 +95,55 @@ elif command == "train-steps":
         with open(f"{out}_{flavour}.json", "w") as f:
             json.dump(losses, f)
         model.save(f"{out}_{flavour}.h5")
+elif command == "replay-plan":
+    import h5py
+    import keras
+    import tensorflow as tf
+    import tf_keras
+    plan_dir, out = sys.argv[2], sys.argv[3]
+    with open(os.path.join(plan_dir, "plan.json")) as f:
+        plan = json.load(f)
+    model_path = os.path.join(plan_dir, "initial.h5")
+    with h5py.File(model_path, "r") as f:
+        training_config = json.loads(f.attrs["training_config"])
+    optimizer_config = training_config["optimizer_config"]
+    initial_options = dict(optimizer_config["config"], name=optimizer_config["class_name"].lower())
+    class_weight = dict(enumerate(plan["class_weight"])) if plan.get("class_weight") else None
+    if plan["augmentation"] or plan["dropout"] > 0:
+        sys.exit("replay-plan replays plans without augmentation and dropout (Keras would draw its own)")
+    preprocess = {"caffe": tf_keras.applications.resnet50.preprocess_input,
+                  "torch": tf_keras.applications.densenet.preprocess_input}[plan["preprocessing"]]
+    height, width = plan["input_size"]
+
+    def read(files):
+        images = [tf.image.resize(tf.io.decode_png(tf.io.read_file(f), channels=3), (height, width), method="bilinear",
+                                  antialias=False).numpy() for f in files]
+        return preprocess(np.stack(images).astype(np.float32))
+
+    def one_hot(labels):
+        return np.eye(len(plan["class_names"]), dtype=np.float32)[labels]
+
+    for flavour, library in (("tfk", tf_keras), ("k3", keras)):
+        model = library.models.load_model(model_path, compile=False)
+        options = dict(initial_options)
+        step_losses, epoch_losses = [], []
+        for epoch, steps in enumerate(plan["epochs"]):
+            frozen = epoch < plan["freeze_backbone_epochs"]
+            if epoch == 0 or epoch == plan["freeze_backbone_epochs"]:
+                for layer in model.layers:
+                    layer.trainable = not frozen or layer.name in plan["head_layers"]
+                if epoch > 0 and plan["fine_tune_learning_rate"] is not None:
+                    options["learning_rate"] = plan["fine_tune_learning_rate"]
+                model.compile(optimizer=make_optimizer(library, options), loss="categorical_crossentropy")
+            total, count = 0.0, 0
+            for step in steps:
+                loss = float(model.train_on_batch(read(step["files"]), one_hot(step["labels"]), class_weight=class_weight))
+                step_losses.append(loss)
+                total += loss * len(step["files"])
+                count += len(step["files"])
+            epoch_losses.append(total / count)
+            model.save(f"{out}_{flavour}_epoch{epoch + 1}.h5")
+        with open(f"{out}_{flavour}.json", "w") as f:
+            json.dump({"step_losses": step_losses, "epoch_losses": epoch_losses}, f)
 else:
     sys.exit(f"unknown command {command}")

@@ -130,19 +130,6 @@ final class KerasTrainingParityTests: XCTestCase {
         let final: [String: Tensor]
     }
 
-    /// |a - b| / |b - initial| over all weights: how far apart two runs' weights are, relative to b's update.
-    func updateDifference(_ a: [String: Tensor], _ b: [String: Tensor], from initial: [String: Tensor],
-                          including: (String) -> Bool = { _ in true }) -> Double {
-        var difference = 0.0, norm = 0.0
-        for (path, start) in initial where including(path) {
-            guard let x = a[path], let y = b[path] else { continue }
-            for (mine, (theirs, begin)) in zip(x.scalars, zip(y.scalars, start.scalars)) {
-                difference += Double(mine - theirs) * Double(mine - theirs)
-                norm += Double(theirs - begin) * Double(theirs - begin)
-            }
-        }
-        return (difference / norm).squareRoot()
-    }
 
     /// The largest relative difference of two runs' losses at the same step.
     func lossDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) / abs($1) }.max()! }

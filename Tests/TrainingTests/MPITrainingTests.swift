@@ -315,8 +315,8 @@ final class MPITrainingTests: XCTestCase {
         let outcome = try run.launch(ranks: 2, config: config)
         XCTAssertEqual(outcome.status, 0, outcome.output)
         XCTAssertTrue(outcome.output.contains("pretrained: 106 layers loaded"), outcome.output)
-        XCTAssertTrue(outcome.output.contains("Backbone unfrozen: the optimizer starts over (as a Keras recompile) at learning rate 0.0001"),
-                      outcome.output)
+        XCTAssertTrue(outcome.output.contains("Backbone unfrozen: the optimizer and the plateau and early-stopping counters start over "
+                                              + "(as a Keras recompile and second fit) at learning rate 0.0001"), outcome.output)
         let history = try String(contentsOf: run.runFolder.appendingPathComponent("history.csv"), encoding: .utf8)
             .split(separator: "\n").dropFirst().map { $0.split(separator: ",").map { Double($0)! } }
         XCTAssertEqual(history.map { Float($0.last!) }, [0.001, 0.0001], "the learning rate of each epoch")

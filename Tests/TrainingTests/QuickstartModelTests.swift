@@ -60,7 +60,8 @@ final class QuickstartModelTests: XCTestCase {
     }
 
     /// `bc-eval --calibrate` fits a temperature on the run's validation part and keeps it beside the model, where
-    /// bc-predict applies it (P' = sigmoid(logit(P) / T)); weights it was not fitted for refuse it with one line.
+    /// bc-predict applies it (P' = sigmoid(logit(P) / T)). A file fitted for other weights or another test-time
+    /// augmentation is refused with one line, and fitting again replaces it.
     func testCalibrateFitsOnValidationAndBCPredictAppliesIt() throws {
         let folder = try temporaryFolder(self)
         for name in ["best.h5", "split.json"] {
@@ -68,44 +69,52 @@ final class QuickstartModelTests: XCTestCase {
                                              to: folder.appendingPathComponent(name))
         }
         let model = folder.appendingPathComponent("best.h5").path
-        func predict() throws -> [Double] {
+        /// P(malignant) per sample, and the model id bc-predict names.
+        func predict() throws -> (p: [Double], model: String) {
             let output = folder.appendingPathComponent("samples.jsonl")
             let run = try runProduct("bc-predict", ["--model", model, Self.realSamples.path, "--output", output.path])
             XCTAssertEqual(run.status, 0, run.errors)
-            return try String(contentsOf: output, encoding: .utf8).split(separator: "\n").map {
-                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["p_malignant"] as! Double
+            let rows = try String(contentsOf: output, encoding: .utf8).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
             }
+            return (rows.map { $0["p_malignant"] as! Double }, rows.first?["model"] as? String ?? "")
         }
-        let raw = try predict()
+        let (raw, modelID) = try predict()
+        // A file left from other weights: refused, until the fit replaces it.
+        let calibrationFile = folder.appendingPathComponent("best.calibration.json")
+        try JSONSerialization.data(withJSONObject: ["temperature": 2.0, "model": "best.h5@000000000000", "test_time_augmentation": "off",
+                                                    "fitted_on": "other weights", "nll_before": 0.5, "nll_after": 0.4])
+            .write(to: calibrationFile)
+        let refused = try runProduct("bc-predict", ["--model", model, Self.realSamples.path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.errors.contains("\(calibrationFile.path) was fitted for best.h5@000000000000, not for these weights "
+                                              + "(\(modelID)): fit it again with bc-eval --calibrate"), refused.errors)
+
         let evaluation = folder.appendingPathComponent("evaluation")
         let evaluated = try runProduct("bc-eval", ["--model", model, "--data", Self.dataFolder.path, "--split", "test", "--calibrate",
                                                 "--threads", "2", "--output", evaluation.path])
         XCTAssertEqual(evaluated.status, 0, evaluated.errors)
-        let calibrationFile = folder.appendingPathComponent("best.calibration.json")
         let calibration = try JSONSerialization.jsonObject(with: Data(contentsOf: calibrationFile)) as! [String: Any]
         let temperature = try XCTUnwrap(calibration["temperature"] as? Double)
         XCTAssertTrue(evaluated.output.contains(String(format: "temperature %.4f fitted on the validation part", temperature)), evaluated.output)
         XCTAssertLessThan(calibration["nll_after"] as! Double, calibration["nll_before"] as! Double)
-        XCTAssertTrue((calibration["model"] as! String).hasPrefix("best.h5@"))
+        XCTAssertEqual(calibration["model"] as? String, modelID)
+        XCTAssertEqual(calibration["test_time_augmentation"] as? String, "off")
         let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: evaluation.appendingPathComponent("metrics.json"))) as! [String: Any]
         XCTAssertEqual(metrics["temperature"] as? Double, temperature)
         XCTAssertNotNil(metrics["calibration_after_scaling"] as? [String: Any])
         XCTAssertTrue(try String(contentsOf: evaluation.appendingPathComponent("report.html"), encoding: .utf8).contains("Reliability diagram"))
 
-        let scaled = try predict()
+        let scaled = try predict().p
         // The model's two float32 probabilities sum to 1 only to float precision, hence 1e-6 and not 1e-12.
         for (before, after) in zip(raw, scaled) {
             XCTAssertEqual(after, 1 / (1 + exp(-log(before / (1 - before)) / temperature)), accuracy: 1e-6)
         }
         XCTAssertNotEqual(raw, scaled)
-
-        var stale = calibration
-        stale["model"] = "best.h5@000000000000"
-        try JSONSerialization.data(withJSONObject: stale).write(to: calibrationFile)
-        let refused = try runProduct("bc-predict", ["--model", model, Self.realSamples.path])
-        XCTAssertEqual(refused.status, 1)
-        XCTAssertTrue(refused.errors.contains("\(calibrationFile.path) was fitted for best.h5@000000000000, not for these weights"),
-                      refused.errors)
+        // Averaging over test-time augmentation softens the probabilities: a temperature fits its own setting only.
+        let otherViews = try runProduct("bc-predict", ["--model", model, "--tta", "flips", Self.realSamples.path])
+        XCTAssertEqual(otherViews.status, 1)
+        XCTAssertTrue(otherViews.errors.contains("was fitted with test-time augmentation off, not flips"), otherViews.errors)
     }
 
     /// Rows of a CSV file without quoted fields, keyed by the header.

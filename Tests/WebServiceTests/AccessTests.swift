@@ -71,11 +71,13 @@ final class AccessTests: XCTestCase {
                                        session: session)
         }
         let wrong = try await signIn("not-the-token-not-the-token")
+        let huge = try await signIn(String(repeating: "x", count: 5000))
         let right = try await signIn(Self.secret)
         let cookie = "\(AccessToken.cookieName)=\(Self.secret)"
         let model = try await HTTP.send(request(server.base.appendingPathComponent("api/model"), headers: ["Cookie": "theme=dark; " + cookie]))
         await server.stop()
 
+        XCTAssertEqual(huge.status, 413, huge.text)
         XCTAssertEqual(wrong.status, 401)
         XCTAssertTrue(wrong.text.contains("That is not this server's access token."), wrong.text)
         XCTAssertNil(wrong.headers["set-cookie"])

@@ -61,6 +61,8 @@ final class ServeCommandTests: XCTestCase {
                                       (["--model", testModelPath, "--preprocessing", "bgr"], "--preprocessing"),
                                       (["--model", testModelPath, "--host", "0.0.0.0"],
                                        "--host 0.0.0.0 opens the page and API to the network: give an access token"),
+                                      (["--model", testModelPath, "--host", "127.example.com"],
+                                       "--host 127.example.com opens the page and API to the network"),
                                       (["--model", testModelPath, "--token-file", weakToken],
                                        "--token-file \(weakToken): the access token must be at least 16 characters"),
                                       (["--model", testModelPath, "--tls-cert", notAModel], "--tls-cert and --tls-key go together"),
