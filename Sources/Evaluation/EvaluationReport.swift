@@ -54,6 +54,9 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     public let roc: Curve?
     public let patients: Int
     public let patientLevelAccuracy: Double?
+    /// ROC AUC over patients, each scored by their images' mean P(positive); nil without patient ids or when one
+    /// class of patients is missing.
+    public let patientAUC: Double?
     public let perMagnification: [String: Subset]
     /// Of the model's own probabilities; nil without labelled images.
     public let calibration: Calibration?
@@ -95,6 +98,11 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         patients = Set(patientIDs).count
         patientLevelAccuracy = patientIDs.count == predictions.count && !predictions.isEmpty
             ? Evaluation.patientLevelAccuracy(patients: patientIDs, correct: correct) : nil
+        patientAUC = patientIDs.count == predictions.count && !predictions.isEmpty ? {
+            let perPatient = patientScores(patients: patientIDs, positive: actual.map { $0 == positiveClass },
+                                           scores: predictions.map { $0.probabilities[positiveClass] })
+            return try? ROCCurve(positive: perPatient.positive, scores: perPatient.scores).area
+        }() : nil
         var subsets: [String: Subset] = [:]
         for magnification in Set(predictions.compactMap(\.magnification)) {
             let indices = predictions.indices.filter { predictions[$0].magnification == magnification }

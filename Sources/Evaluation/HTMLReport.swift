@@ -9,6 +9,7 @@ extension EvaluationReport {
         body += "<table><tr><th>image-level accuracy</th><td>\(percent(accuracy))</td></tr>"
         body += "<tr><th>patient-level accuracy</th><td>\(percent(patientLevelAccuracy))</td></tr>"
         body += "<tr><th>ROC AUC (\(escape(classNames[positiveClass])))</th><td>\(auc.map { String(format: "%.4f", $0) } ?? "undefined: " + escape(aucNote ?? ""))</td></tr>"
+        body += "<tr><th>ROC AUC over patients (mean P per patient)</th><td>\(patientAUC.map { String(format: "%.4f", $0) } ?? "n/a")</td></tr>"
         for (name, value) in calibrationRows {
             body += "<tr><th>\(escape(name))</th><td>" + String(format: "Brier %.4f &middot; ECE %.4f &middot; NLL %.4f", value.brierScore,
                                                                  value.expectedCalibrationError, value.negativeLogLikelihood) + "</td></tr>"

@@ -11,3 +11,17 @@ public func patientLevelAccuracy(patients: [String], correct: [Bool]) -> Double 
     guard !tallies.isEmpty else { return 0 }
     return tallies.values.reduce(0.0) { $0 + Double($1.correct) / Double($1.total) } / Double(tallies.count)
 }
+
+/// Each patient's mean P(positive) over their images, and whether the patient is positive, for a patient-level ROC.
+/// A patient whose images carry both classes has no single truth and is left out.
+public func patientScores(patients: [String], positive: [Bool], scores: [Double]) -> (positive: [Bool], scores: [Double]) {
+    precondition(patients.count == positive.count && patients.count == scores.count)
+    var tallies: [String: (positives: Int, sum: Double, count: Int)] = [:]
+    for (patient, (isPositive, score)) in zip(patients, zip(positive, scores)) {
+        tallies[patient, default: (0, 0, 0)].positives += isPositive ? 1 : 0
+        tallies[patient, default: (0, 0, 0)].sum += score
+        tallies[patient, default: (0, 0, 0)].count += 1
+    }
+    let whole = tallies.sorted { $0.key < $1.key }.map(\.value).filter { $0.positives == 0 || $0.positives == $0.count }
+    return (whole.map { $0.positives > 0 }, whole.map { $0.sum / Double($0.count) })
+}

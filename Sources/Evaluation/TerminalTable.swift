@@ -9,6 +9,7 @@ extension EvaluationReport {
             "accuracy (image level):   \(percent(accuracy))",
             "accuracy (patient level): \(percent(patientLevelAccuracy))",
             "ROC AUC (\(classNames[positiveClass])): " + (auc.map { String(format: "%.4f", $0) } ?? "undefined: \(aucNote ?? "")"),
+            "ROC AUC over patients (mean P per patient): " + (patientAUC.map { String(format: "%.4f", $0) } ?? "n/a"),
         ]
         for (name, value) in calibrationRows {
             lines.append(name + ": " + String(format: "Brier %.4f   ECE %.4f   NLL %.4f", value.brierScore,

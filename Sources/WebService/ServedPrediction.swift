@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Serving
 
@@ -11,18 +12,24 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     public var probabilities: [String: Double]?
     public var pMalignant: Double?
     public var label: String?
+    /// The class a BreakHis file name gives (`SOB_B_...` benign, `SOB_M_...` malignant) when the model has those
+    /// two classes: a labelled batch can be checked without bc-eval. Null otherwise.
+    public var classFromName: String?
     public var error: String?
 
     public init(file: String, patient: String? = nil, magnification: Int? = nil, probabilities: [String: Double]? = nil,
-                pMalignant: Double? = nil, label: String? = nil, error: String? = nil) {
+                pMalignant: Double? = nil, label: String? = nil, classFromName: String? = nil, error: String? = nil) {
         (self.file, self.patient, self.magnification, self.probabilities) = (file, patient, magnification, probabilities)
-        (self.pMalignant, self.label, self.error) = (pMalignant, label, error)
+        (self.pMalignant, self.label, self.classFromName, self.error) = (pMalignant, label, classFromName, error)
     }
 
     /// The row for `file` given its outcome: probabilities in the model's class order, or an error.
     init(file: String, outcome: Result<[Double], InferenceFailure>, model: ModelInfo, threshold: Double) {
         let named = PredictionRow(file: file)  // patient and magnification when the name is a BreakHis name
-        self.init(file: file, patient: named.patient, magnification: named.magnification)
+        let breakHis = try? BreakHisName(parsing: URL(fileURLWithPath: file).lastPathComponent)
+        let namesClasses = Set(model.classNames) == ["benign", "malignant"]
+        self.init(file: file, patient: named.patient, magnification: named.magnification,
+                  classFromName: namesClasses ? breakHis.map { $0.isMalignant ? "malignant" : "benign" } : nil)
         switch outcome {
         case .success(let values):
             probabilities = Dictionary(uniqueKeysWithValues: zip(model.classNames, values))
@@ -36,7 +43,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case file, patient, magnification, probabilities, pMalignant = "p_malignant", label, error
+        case file, patient, magnification, probabilities, pMalignant = "p_malignant", label, classFromName = "class_from_name", error
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -47,6 +54,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
         try container.encode(probabilities, forKey: .probabilities)
         try container.encode(pMalignant, forKey: .pMalignant)
         try container.encode(label, forKey: .label)
+        try container.encode(classFromName, forKey: .classFromName)
         try container.encode(error, forKey: .error)
     }
 }

@@ -39,6 +39,27 @@ final class ReportTests: XCTestCase {
         XCTAssertNotNil(json["patient_level_accuracy"])
     }
 
+    /// Patients scored by their images' mean P(malignant): A (malignant) 0.6, B 0.7, C 0.2; D's images carry both
+    /// classes and are left out. A beats C but not B: AUC 0.5.
+    func testPatientLevelAUCRanksPatientsByTheirMeanProbability() throws {
+        let images = [
+            ImagePrediction(file: "a1.png", actual: 1, probabilities: [0.1, 0.9], patient: "A"),
+            ImagePrediction(file: "a2.png", actual: 1, probabilities: [0.7, 0.3], patient: "A"),
+            ImagePrediction(file: "b1.png", actual: 0, probabilities: [0.3, 0.7], patient: "B"),
+            ImagePrediction(file: "c1.png", actual: 0, probabilities: [0.9, 0.1], patient: "C"),
+            ImagePrediction(file: "c2.png", actual: 0, probabilities: [0.7, 0.3], patient: "C"),
+            ImagePrediction(file: "d1.png", actual: 1, probabilities: [0.0, 1.0], patient: "D"),
+            ImagePrediction(file: "d2.png", actual: 0, probabilities: [1.0, 0.0], patient: "D"),
+        ]
+        let report = EvaluationReport(predictions: images, classNames: ["benign", "malignant"], positiveClass: 1)
+        XCTAssertEqual(report.patientAUC!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(report.patientAUC!, try ROCCurve(positive: [true, false, false], scores: [0.6, 0.7, 0.2]).area, accuracy: 1e-12)
+        XCTAssertNotEqual(report.auc!, report.patientAUC!, accuracy: 1e-3)
+        XCTAssertTrue(report.terminalTable.contains("ROC AUC over patients (mean P per patient): 0.5000"), report.terminalTable)
+        XCTAssertNil(EvaluationReport(predictions: images.map { var unnamed = $0; unnamed.patient = nil; return unnamed },
+                                      classNames: ["benign", "malignant"], positiveClass: 1).patientAUC)
+    }
+
     func testSingleClassReportSaysAUCIsUndefined() {
         let benignOnly = predictions.filter { $0.actual == 0 }
         let report = EvaluationReport(predictions: benignOnly, classNames: ["benign", "malignant"], positiveClass: 1)

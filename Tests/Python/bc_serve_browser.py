@@ -1,7 +1,9 @@
 """Drives bc-serve's page in headless Chromium (Debian's chromium and chromedriver, no downloads) as a user would.
 
 Signs in with the access token when one is given (a wrong one first, which must be refused). Uploads files through
-the file input, then checks: one row per file with the probabilities given in the
+the file input, then checks the class each BreakHis name gives, the calls that disagree with it and the accuracy
+summary against it, the per-patient view (mean and max P, the patient's decision, the filter to one patient's
+images), and: one row per file with the probabilities given in the
 expected JSON (exactly), the unreadable files' errors in their rows, labels that follow the threshold slider,
 sorting by P, the patient summary, the downloaded CSV, and that the page loaded nothing from elsewhere. Saves a
 screenshot. Exits non-zero with a message on the first failed check.
@@ -37,6 +39,8 @@ def rows(driver):
             p: tr.querySelector('td.p').dataset.p === undefined ? null : Number(tr.querySelector('td.p').dataset.p),
             shown: tr.querySelector('td.p').textContent, error: tr.querySelector('td.error').textContent,
             badge: (tr.querySelector('td.label .badge') || {}).textContent || '',
+            truth: (tr.querySelector('td.truth').firstChild || {}).textContent || '',
+            disagrees: tr.classList.contains('disagrees'), patient: tr.querySelector('td.patient').textContent,
             thumb: !!tr.querySelector('img.thumb') }));""")
 
 
@@ -83,6 +87,44 @@ def sign_in(driver, wait, token):
     check(cookie is not None and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict" and "expiry" not in cookie,
           f"the sign-in cookie is not an HttpOnly, SameSite=Strict session cookie: {cookie}")
     check(driver.execute_script("return document.cookie") == "", "scripts can read the token cookie")
+
+
+def name_class(file):
+    """The class a BreakHis file name gives, or '' for other names."""
+    return {"B": "benign", "M": "malignant"}.get(file.split("_")[1], "") if file.startswith("SOB_") else ""
+
+
+def check_names_and_patients(driver, summary, scored_rows, target):
+    table = rows(driver)
+    for row in table:
+        check(row["truth"] == name_class(row["file"]), f"{row['file']}: 'from name' shows {row['truth']!r}")
+        wrong = bool(row["badge"]) and bool(row["truth"]) and row["badge"] != row["truth"]
+        check(row["disagrees"] == wrong, f"{row['file']}: disagreement mark {row['disagrees']}, expected {wrong}")
+    labelled = [r for r in scored_rows if name_class(r["file"])]
+    right = sum(r["badge"] == name_class(r["file"]) for r in labelled)
+    patients = {}
+    for r in labelled:
+        patients.setdefault(r["patient"], []).append(r["badge"] == name_class(r["file"]))
+    per_patient = sum(sum(v) / len(v) for v in patients.values()) / len(patients)
+    text = driver.find_element(By.ID, "agreement").text
+    want = (f"image level {right} of {len(labelled)} right ({100 * right / len(labelled):.1f}%), "
+            f"patient level {100 * per_patient:.1f}% over {len(patients)} patients")
+    check(want in text, f"the agreement line says {text!r}, expected {want!r}")
+    check(any(r["disagrees"] for r in table) or right == len(labelled), "no disagreement marked, yet some calls are wrong")
+    for line in summary:
+        mine = [r for r in scored_rows if r["patient"] == line[0]]
+        if not mine:
+            continue
+        mean, top = sum(r["p"] for r in mine) / len(mine), max(r["p"] for r in mine)
+        check(line[3] == f"{mean:.3f}" and line[4] == f"{top:.3f}", f"patient {line[0]}: mean/max {line[3:5]}, expected {mean:.3f}/{top:.3f}")
+        check(line[5] == ("malignant" if mean >= target else "benign"), f"patient {line[0]}: decision {line[5]} at {target}")
+    first = summary[0][0]
+    driver.find_element(By.CSS_SELECTOR, "#summary tbody tr button.link").click()
+    shown = rows(driver)
+    check(shown and all(r["patient"] == first for r in shown), f"the filter to patient {first} shows {[r['patient'] for r in shown]}")
+    driver.find_element(By.ID, "show-all").click()
+    check(len(rows(driver)) == len(table), "'show all patients' does not bring every image back")
+    print(f"names: {right} of {len(labelled)} calls agree; patients: {len(patients)}; filter to {first}: {len(shown)} images")
 
 
 def run(driver, args, expected, downloads):
@@ -135,8 +177,9 @@ def run(driver, args, expected, downloads):
         Array.from(tr.children).map(td => td.textContent));""")
     scored_rows = [r for r in rows(driver) if r["p"] is not None]
     check(sum(int(r[2]) for r in summary) == len(scored_rows), f"summary counts {summary} do not add up to {len(scored_rows)}")
-    called = sum(int(r[4].split(" of ")[0]) for r in summary if r[4])
+    called = sum(int(r[6].split(" of ")[0]) for r in summary if r[6])
     check(called == sum(r["p"] >= target for r in scored_rows), f"summary calls {called} malignant at {target}")
+    check_names_and_patients(driver, summary, scored_rows, target)
 
     driver.find_element(By.CSS_SELECTOR, "#results th[data-key=p]").click()
     by_p = [r["p"] for r in rows(driver)]

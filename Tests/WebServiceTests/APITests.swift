@@ -28,6 +28,7 @@ final class APITests: XCTestCase {
             XCTAssertEqual(row.label, probabilities[1] >= 0.5 ? "malignant" : "benign")
             XCTAssertEqual(row.magnification, 400)
             XCTAssertNotNil(row.patient)
+            XCTAssertEqual(row.classFromName, row.file.hasPrefix("SOB_M_") ? "malignant" : "benign", row.file)
         }
         XCTAssertEqual(answer.results[0].patient, String(files[0].name.split(separator: "-")[1...2].joined(separator: "-")))
         XCTAssertEqual(Set(answer.results.compactMap(\.label)), ["benign", "malignant"], "the test model should call both classes")
@@ -60,8 +61,10 @@ final class APITests: XCTestCase {
         }
         // Every key is present, null when it does not apply.
         let first = try XCTUnwrap((try reply.json()["results"] as? [[String: Any]])?[1])
-        XCTAssertEqual(Set(first.keys), ["file", "patient", "magnification", "probabilities", "p_malignant", "label", "error"])
+        XCTAssertEqual(Set(first.keys), ["file", "patient", "magnification", "probabilities", "p_malignant", "label", "class_from_name",
+                                         "error"])
         XCTAssertTrue(first["p_malignant"] is NSNull)
+        XCTAssertTrue(first["class_from_name"] is NSNull, "truncated.png is not a BreakHis name")
     }
 
     func testZipUploadsAreExpandedToTheirPNGEntries() async throws {
