@@ -43,8 +43,11 @@ public struct FilePrediction {
                     rows[row].error = "\(error)"
                 }
             }
-            let probabilities = try predictor.predict(decoded.map(\.image), batchSize: batchSize)
-            for ((row, _), values) in zip(decoded, probabilities) { rows[row].probabilities = values }
+            let outcomes = try predictor.predictWithSpread(decoded.map(\.image), batchSize: batchSize)
+            for ((row, _), outcome) in zip(decoded, outcomes) {
+                rows[row].probabilities = outcome.probabilities
+                if predictor.testTimeAugmentation != .off { rows[row].spread = outcome.spread }
+            }
             try emit(rows)
         }
     }

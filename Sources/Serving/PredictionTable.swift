@@ -11,6 +11,8 @@ public struct PredictionRow: Equatable, Sendable {
     public var actual: String?
     /// One per class; nil when the image could not be predicted.
     public var probabilities: [Double]?
+    /// How far the test-time augmentation's views disagree (`Predictor.predictWithSpread`).
+    public var spread: Double?
     public var error: String?
 
     /// Patient and magnification come from the file name when it is a BreakHis name.
@@ -22,7 +24,8 @@ public struct PredictionRow: Equatable, Sendable {
 }
 
 /// How rows are written, as CSV or JSON lines: file, patient, magnification, [actual], P(positive class) (or one
-/// probability per class for multi-class models), the label at `threshold`, the model's id, and the error.
+/// probability per class for multi-class models), the label at `threshold`, [the test-time augmentation's spread],
+/// the model's id, and the error.
 public struct PredictionTable: Sendable {
     public enum Format: String, CaseIterable, Sendable { case csv, jsonl }
 
@@ -31,10 +34,13 @@ public struct PredictionTable: Sendable {
     public let threshold: Double
     public let modelID: String
     public let includesActual: Bool
+    /// A `tta_spread` column (with test-time augmentation).
+    public let includesSpread: Bool
 
-    public init(classNames: [String], positiveClass: Int, threshold: Double, modelID: String, includesActual: Bool = false) {
+    public init(classNames: [String], positiveClass: Int, threshold: Double, modelID: String, includesActual: Bool = false,
+                includesSpread: Bool = false) {
         (self.classNames, self.positiveClass, self.threshold) = (classNames, positiveClass, threshold)
-        (self.modelID, self.includesActual) = (modelID, includesActual)
+        (self.modelID, self.includesActual, self.includesSpread) = (modelID, includesActual, includesSpread)
     }
 
     /// The class probabilities that get a column: P(positive) for a binary model, every class otherwise.
@@ -47,13 +53,14 @@ public struct PredictionTable: Sendable {
 
     public var csvHeader: String {
         (["file", "patient", "magnification"] + (includesActual ? ["actual"] : []) + probabilityColumns.map { "p_" + classNames[$0] }
-            + ["label", "model", "error"]).joined(separator: ",")
+            + ["label"] + (includesSpread ? ["tta_spread"] : []) + ["model", "error"]).joined(separator: ",")
     }
 
     public func csvLine(_ row: PredictionRow) -> String {
         let probabilities = probabilityColumns.map { column in row.probabilities.map { String(format: "%.6f", $0[column]) } ?? "" }
         let fields = [row.file, row.patient ?? "", row.magnification.map(String.init) ?? ""] + (includesActual ? [row.actual ?? ""] : [])
-            + probabilities + [row.probabilities.map(label) ?? "", modelID, row.error ?? ""]
+            + probabilities + [row.probabilities.map(label) ?? ""]
+            + (includesSpread ? [row.spread.map { String(format: "%.6f", $0) } ?? ""] : []) + [modelID, row.error ?? ""]
         return fields.map(Self.csvField).joined(separator: ",")
     }
 
@@ -62,6 +69,7 @@ public struct PredictionTable: Sendable {
         var object: [String: Any] = ["file": row.file, "model": modelID, "patient": row.patient ?? NSNull(),
                                      "magnification": row.magnification ?? NSNull(), "error": row.error ?? NSNull()]
         if includesActual { object["actual"] = row.actual ?? NSNull() }
+        if includesSpread { object["tta_spread"] = row.spread ?? NSNull() }
         if let probabilities = row.probabilities {
             object["probabilities"] = Dictionary(uniqueKeysWithValues: zip(classNames, probabilities))
             object["p_" + classNames[positiveClass]] = probabilities[positiveClass]

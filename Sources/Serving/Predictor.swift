@@ -81,11 +81,18 @@ public final class Predictor {
     /// Class probabilities for each image, computed in batches of `batchSize` (averaged over the test-time
     /// augmentation's transforms).
     public func predict(_ images: [RGBImage], batchSize: Int = 32) throws -> [[Double]] {
+        try predictWithSpread(images, batchSize: batchSize).map(\.probabilities)
+    }
+
+    /// `predict`, and how far the test-time augmentation's views disagree on each image: the largest standard
+    /// deviation, over classes, of the views' own (uncalibrated) probabilities; 0 without test-time augmentation.
+    /// A large spread means the call depends on the image's orientation: an image to review.
+    public func predictWithSpread(_ images: [RGBImage], batchSize: Int = 32) throws -> [(probabilities: [Double], spread: Double)] {
         let (height, width) = (graph.inputShape[0], graph.inputShape[1])
         // Large inputs go through in smaller batches, so that a batch never needs more than half the memory.
         let affordable = Int(Double(MachineMemory.physicalBytes) / 2 / graph.estimatedInferenceBytes(batch: 1))
         let batchSize = max(1, min(batchSize, affordable))
-        var results: [[Double]] = []
+        var results: [(probabilities: [Double], spread: Double)] = []
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let chunk = images[start..<min(start + batchSize, images.count)]
             var batch = Tensor(uninitializedShape: [chunk.count, height, width, 3])
@@ -96,17 +103,22 @@ public final class Predictor {
                 }
             }
             let classes = classNames.count, transforms = testTimeAugmentation.transforms
-            var sums = [Double](repeating: 0, count: chunk.count * classes)
+            var sums = [Double](repeating: 0, count: chunk.count * classes), squares = sums
             for transform in transforms {
                 let input = transform.isIdentity ? batch : transform.apply(batch)
                 let probabilities = try inferenceGraph.forward(input, context: RunContext(backend: backend, training: false))
-                for (index, value) in probabilities.scalars.enumerated() { sums[index] += Double(value) }
+                for (index, value) in probabilities.scalars.enumerated() {
+                    sums[index] += Double(value)
+                    squares[index] += Double(value) * Double(value)
+                }
             }
             let views = Double(transforms.count)
             let temperature = appliesCalibration ? calibration?.temperature : nil
             results += (0..<chunk.count).map { row in
-                let probabilities = sums[(row * classes)..<((row + 1) * classes)].map { $0 / views }
-                return temperature.map { TemperatureScaling.apply($0, to: probabilities) } ?? probabilities
+                let span = (row * classes)..<((row + 1) * classes)
+                let probabilities = sums[span].map { $0 / views }
+                let spread = zip(probabilities, squares[span]).map { mean, square in max(0, square / views - mean * mean).squareRoot() }.max()!
+                return (temperature.map { TemperatureScaling.apply($0, to: probabilities) } ?? probabilities, spread)
             }
         }
         return results

@@ -12,6 +12,13 @@ public struct Upload: Sendable, Equatable {
     public init(name: String, bytes: Data) { (self.name, self.bytes) = (name, bytes) }
 }
 
+/// One image's class probabilities, and how far the test-time augmentation's views disagree on it
+/// (`Predictor.predictWithSpread`; 0 without test-time augmentation).
+public struct ImageScore: Sendable, Equatable {
+    public let probabilities: [Double]
+    public let spread: Double
+}
+
 /// Why one file has no prediction; the message is shown in that file's row.
 public struct InferenceFailure: Error, Sendable, Equatable {
     public let message: String
@@ -25,7 +32,7 @@ public struct QueueFull: Error, Sendable {}
 /// Decoding and inference are CPU-bound, so they run on that thread, never on the server's event loops or the
 /// cooperative pool; only `capacity` images may wait, so memory stays bounded and a busy server says so at once.
 public final class InferenceQueue: Sendable {
-    public typealias Outcome = Result<[Double], InferenceFailure>
+    public typealias Outcome = Result<ImageScore, InferenceFailure>
 
     private struct Job {
         let id: Int
@@ -175,8 +182,8 @@ public final class InferenceQueue: Sendable {
             }
         }
         do {
-            for (position, probabilities) in zip(positions, try predictor.predict(images, batchSize: maxBatch)) {
-                outcomes[position] = .success(probabilities)
+            for (position, score) in zip(positions, try predictor.predictWithSpread(images, batchSize: maxBatch)) {
+                outcomes[position] = .success(ImageScore(probabilities: score.probabilities, spread: score.spread))
             }
         } catch {
             for position in positions { outcomes[position] = .failure(InferenceFailure(message: "inference failed: \(error)")) }

@@ -17,6 +17,10 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public let threshold: Double
     /// The temperature from `bc-eval --calibrate` that rescales the probabilities; nil when uncalibrated.
     public let temperature: Double?
+    /// off, flips or dihedral; with views, each result has its spread.
+    public let testTimeAugmentation: String
+    /// The spread at or above which the page flags an image for review: its call depends on how it is turned.
+    public let reviewSpread: Double
 
     public init(_ predictor: Predictor, threshold: Double) {
         model = predictor.modelID
@@ -29,7 +33,12 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         resize = predictor.resize.rawValue
         self.threshold = threshold
         temperature = predictor.appliesCalibration ? predictor.calibration?.temperature : nil
+        testTimeAugmentation = predictor.testTimeAugmentation.rawValue
+        reviewSpread = Self.reviewSpread
     }
+
+    /// A tenth of the probability scale: views that far apart straddle most thresholds one would pick.
+    public static let reviewSpread = 0.1
 
     /// "malignant" when the model has such a class, else the last class (as bc-eval chooses).
     static func positiveIndex(_ classNames: [String]) -> Int {
@@ -41,5 +50,6 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"
         case positiveClass = "positive_class", preprocessing, resize, threshold, temperature
+        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread"
     }
 }

@@ -12,6 +12,9 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     public var probabilities: [String: Double]?
     public var pMalignant: Double?
     public var label: String?
+    /// With test-time augmentation: the largest standard deviation of a class probability over the views (the page
+    /// flags images above `ModelInfo.reviewSpread` for review). Null without it.
+    public var ttaSpread: Double?
     /// The class a BreakHis file name gives (`SOB_B_...` benign, `SOB_M_...` malignant) when the model has those
     /// two classes: a labelled batch can be checked without bc-eval. Null otherwise.
     public var classFromName: String?
@@ -24,15 +27,17 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     }
 
     /// The row for `file` given its outcome: probabilities in the model's class order, or an error.
-    init(file: String, outcome: Result<[Double], InferenceFailure>, model: ModelInfo, threshold: Double) {
+    init(file: String, outcome: InferenceQueue.Outcome, model: ModelInfo, threshold: Double) {
         let named = PredictionRow(file: file)  // patient and magnification when the name is a BreakHis name
         let breakHis = try? BreakHisName(parsing: URL(fileURLWithPath: file).lastPathComponent)
         let namesClasses = Set(model.classNames) == ["benign", "malignant"]
         self.init(file: file, patient: named.patient, magnification: named.magnification,
                   classFromName: namesClasses ? breakHis.map { $0.isMalignant ? "malignant" : "benign" } : nil)
         switch outcome {
-        case .success(let values):
+        case .success(let score):
+            let values = score.probabilities
             probabilities = Dictionary(uniqueKeysWithValues: zip(model.classNames, values))
+            ttaSpread = model.testTimeAugmentation == TestTimeAugmentation.off.rawValue ? nil : score.spread
             let positive = values[model.positiveIndex]
             pMalignant = positive
             label = PredictionTable(classNames: model.classNames, positiveClass: model.positiveIndex, threshold: threshold,
@@ -43,7 +48,8 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case file, patient, magnification, probabilities, pMalignant = "p_malignant", label, classFromName = "class_from_name", error
+        case file, patient, magnification, probabilities, pMalignant = "p_malignant", label, ttaSpread = "tta_spread"
+        case classFromName = "class_from_name", error
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -54,6 +60,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
         try container.encode(probabilities, forKey: .probabilities)
         try container.encode(pMalignant, forKey: .pMalignant)
         try container.encode(label, forKey: .label)
+        try container.encode(ttaSpread, forKey: .ttaSpread)
         try container.encode(classFromName, forKey: .classFromName)
         try container.encode(error, forKey: .error)
     }

@@ -85,7 +85,7 @@ public struct WebServer: Sendable {
         let readable = files.indices.compactMap { index in
             (try? files[index].content.get()).map { (index, Upload(name: files[index].name, bytes: $0)) }
         }
-        var outcomes = files.map { file in file.content.map { _ in [Double]() } }
+        var outcomes = files.map { file in file.content.map { _ in ImageScore(probabilities: [], spread: 0) } }
         for ((index, _), outcome) in zip(readable, try await queue.predict(readable.map(\.1))) { outcomes[index] = outcome }
         let rows = zip(files, outcomes).map { ServedPrediction(file: $0.name, outcome: $1, model: model, threshold: threshold) }
         return PredictionResponse(model: model.model, threshold: threshold, results: rows)

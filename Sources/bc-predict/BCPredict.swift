@@ -61,7 +61,7 @@ struct BCPredict: ParsableCommand {
         }
         let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
         let table = PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: threshold,
-                                    modelID: predictor.modelID)
+                                    modelID: predictor.modelID, includesSpread: tta != .off)
         let writesJSONFile = output.map { path in [".jsonl", ".json"].contains { path.lowercased().hasSuffix($0) } } ?? false
         let chosenFormat = format ?? (writesJSONFile ? .jsonl : .csv)
         let inputs = FilePrediction.inputs(paths)

@@ -6,6 +6,8 @@ import Images
 import Serving
 import WebService
 
+extension TestTimeAugmentation: ExpressibleByArgument {}
+
 /// `bc-serve --model best.h5 [--port 8080] [--host 127.0.0.1]`: the prediction page and JSON API. Beyond
 /// loopback it needs an access token (or an explicit `--insecure`); TLS with `--tls-cert` and `--tls-key`.
 @main
@@ -22,6 +24,8 @@ struct BCServe: AsyncParsableCommand {
     @Option(help: "P(malignant) at or above which an image is called malignant (the page's slider starts here).")
     var threshold = 0.5
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
+    @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views); with views, each image gets its spread and the page flags images whose views disagree.")
+    var tta: TestTimeAugmentation = .off
     @Option(help: "Images run through the model at once.") var maxBatch = ServeLimits().maxBatch
     @Option(help: "Files per request (zip entries count).") var maxFiles = ServeLimits().maxFiles
     @Option(help: "MiB per request body.") var maxUploadMb = ServeLimits().maxBodyBytes >> 20
@@ -78,14 +82,14 @@ struct BCServe: AsyncParsableCommand {
     func run() async throws {
         var limits = ServeLimits()
         (limits.maxBatch, limits.maxFiles, limits.maxBodyBytes, limits.queueCapacity) = (maxBatch, maxFiles, maxUploadMb << 20, queueCapacity)
-        let (path, threads, preprocessing) = (model, threads, preprocessing.flatMap(Preprocessing.init(rawValue:)))
+        let (path, threads, preprocessing, tta) = (model, threads, preprocessing.flatMap(Preprocessing.init(rawValue:)), tta)
         let log = RequestLogOptions(fileNames: logFileNames) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let server: WebServer, token: AccessToken?, tls = tlsFiles
         do {
             token = try accessToken()
             try tls?.check()
             server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: log) {
-                try Predictor(modelPath: path, threads: threads, preprocessing: preprocessing)
+                try Predictor(modelPath: path, threads: threads, preprocessing: preprocessing, testTimeAugmentation: tta)
             }
         } catch {
             FileHandle.standardError.write(Data("bc-serve: error: \(error)\n".utf8))

@@ -40,6 +40,8 @@ def rows(driver):
             shown: tr.querySelector('td.p').textContent, error: tr.querySelector('td.error').textContent,
             badge: (tr.querySelector('td.label .badge') || {}).textContent || '',
             truth: (tr.querySelector('td.truth').firstChild || {}).textContent || '',
+            spread: (tr.querySelector('td.spread').firstChild || {}).textContent || '',
+            review: !!tr.querySelector('td.spread .badge.review'),
             disagrees: tr.classList.contains('disagrees'), patient: tr.querySelector('td.patient').textContent,
             thumb: !!tr.querySelector('img.thumb') }));""")
 
@@ -152,6 +154,18 @@ def run(driver, args, expected, downloads):
             check(row["badge"] == ("malignant" if want >= 0.5 else "benign"), f"{row['file']}: label {row['badge']} at 0.5")
             check(row["error"] == "" and row["thumb"], f"{row['file']}: unexpected error or no thumbnail: {row}")
     print(f"rows: {len(table)}, errors shown: {[r['file'] for r in table if r['error']]}")
+
+    # Test-time augmentation: each image's spread over its views, and the review flag at the server's spread.
+    for row in table:
+        spread = expected["spreads"].get(row["file"])
+        shown = "" if spread is None else f"{spread:.3f}"
+        check(row["spread"] == shown, f"{row['file']}: spread shows {row['spread']!r}, expected {shown!r}")
+        flagged = spread is not None and spread >= expected["review_spread"]
+        check(row["review"] == flagged, f"{row['file']}: review flag {row['review']}, expected {flagged} (spread {spread})")
+    review = sum(r["review"] for r in table)
+    status = driver.find_element(By.ID, "status").text
+    check((f"{review} flagged for review" in status) == (review > 0), f"status {status!r} with {review} flagged")
+    print(f"spreads: {sorted(expected['spreads'].values())}, flagged for review: {review}")
 
     # The slider: keyboard steps of 0.01 up to a threshold between the scored images' probabilities.
     scores = sorted(p for p in expected["files"].values() if p is not None)

@@ -36,6 +36,19 @@ final class PredictCommandTests: XCTestCase {
         }
         XCTAssertTrue(clean.errors.contains("3 of 3 predicted"), clean.errors)
 
+        // With test-time augmentation, each row has its views' spread.
+        let flipped = try run(["--model", model, data.path, "--tta", "flips"])
+        XCTAssertEqual(flipped.status, 0, flipped.errors)
+        let flippedLines = flipped.output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(flippedLines.first, "file,patient,magnification,p_malignant,label,tta_spread,model,error")
+        let scores = try Predictor(modelPath: model, testTimeAugmentation: .flips).predictWithSpread(images)
+        for (line, score) in zip(flippedLines.dropFirst(), scores) {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(Double(fields[3])!, score.probabilities[1], accuracy: 5e-7)
+            XCTAssertEqual(fields[5], String(format: "%.6f", score.spread))
+        }
+        XCTAssertGreaterThan(scores.map(\.spread).max()!, 0)
+
         try Data([0x89, 0x50, 0x4e, 0x47]).write(to: data.appendingPathComponent("truncated.png"))
         let output = folder.appendingPathComponent("out.jsonl").path
         let partial = try run(["--model", model, data.path, "--output", output])

@@ -46,8 +46,19 @@ final class TestTimeAugmentationTests: XCTestCase {
         ]
         let perView = try views.map { view in try plain.predict(images.map(view)) }
         let expected = images.indices.map { image in (0..<2).map { c in perView.map { $0[image][c] }.reduce(0, +) / 8 } }
-        let actual = try augmented.predict(images, batchSize: 2)
-        for (a, e) in zip(actual.joined(), expected.joined()) { XCTAssertEqual(a, e, accuracy: 1e-6) }
+        let actual = try augmented.predictWithSpread(images, batchSize: 2)
+        for (a, e) in zip(actual.map(\.probabilities).joined(), expected.joined()) { XCTAssertEqual(a, e, accuracy: 1e-6) }
+        // The spread: the larger standard deviation over the 8 views of the two class probabilities (equal for two
+        // classes); none without views.
+        for (image, outcome) in actual.enumerated() {
+            let deviations = (0..<2).map { c -> Double in
+                let values = perView.map { $0[image][c] }, mean = values.reduce(0, +) / 8
+                return (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 8).squareRoot()
+            }
+            XCTAssertEqual(outcome.spread, deviations.max()!, accuracy: 1e-6)
+            XCTAssertGreaterThan(outcome.spread, 1e-5)
+        }
+        XCTAssertEqual(try plain.predictWithSpread(images).map(\.spread), [0, 0, 0])
         XCTAssertGreaterThan(zip(perView[0].joined(), perView[2].joined()).map { abs($0 - $1) }.max()!, 1e-4,
                              "rotating must change this model's output, or the test proves nothing")
 

@@ -34,6 +34,25 @@ final class APITests: XCTestCase {
         XCTAssertEqual(Set(answer.results.compactMap(\.label)), ["benign", "malignant"], "the test model should call both classes")
     }
 
+    /// With `--tta`, each row has its views' spread, as the predictor computes it; `/api/model` says which views.
+    func testTestTimeAugmentationGivesEachImageItsSpread() async throws {
+        let server = try await RunningServer(testTimeAugmentation: .dihedral)
+        let files = try breakHisSamples().prefix(4).map { (name: $0.lastPathComponent, data: try Data(contentsOf: $0)) }
+        let reply = try await HTTP.upload(files, to: server.base.appendingPathComponent("api/predict"))
+        let model = try await HTTP.get(server.base.appendingPathComponent("api/model"))
+        await server.stop()
+        XCTAssertEqual(reply.status, 200, reply.text)
+        let expected = try referenceScores(files.map(\.data), testTimeAugmentation: .dihedral)
+        for (row, score) in zip(try reply.predictions().results, expected) {
+            XCTAssertEqual(row.pMalignant, score.probabilities[1])
+            XCTAssertEqual(row.ttaSpread, score.spread)
+        }
+        XCTAssertGreaterThan(expected.map(\.spread).max()!, 0)
+        let info = try model.json()
+        XCTAssertEqual(info["test_time_augmentation"] as? String, "dihedral")
+        XCTAssertEqual(info["review_spread"] as? Double, ModelInfo.reviewSpread)
+    }
+
     func testUnreadableFilesGetTheirOwnErrorAndDoNotFailTheOthers() async throws {
         let server = try await RunningServer()
         let good = try Data(contentsOf: try breakHisSamples()[5])
@@ -61,8 +80,8 @@ final class APITests: XCTestCase {
         }
         // Every key is present, null when it does not apply.
         let first = try XCTUnwrap((try reply.json()["results"] as? [[String: Any]])?[1])
-        XCTAssertEqual(Set(first.keys), ["file", "patient", "magnification", "probabilities", "p_malignant", "label", "class_from_name",
-                                         "error"])
+        XCTAssertEqual(Set(first.keys), ["file", "patient", "magnification", "probabilities", "p_malignant", "label", "tta_spread",
+                                         "class_from_name", "error"])
         XCTAssertTrue(first["p_malignant"] is NSNull)
         XCTAssertTrue(first["class_from_name"] is NSNull, "truncated.png is not a BreakHis name")
     }

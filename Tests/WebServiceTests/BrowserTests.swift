@@ -27,17 +27,22 @@ final class BrowserTests: XCTestCase {
         files.append(notPNG)
 
         let samples = try breakHisSamples()
-        let probabilities = try referenceProbabilities(try samples.map { try Data(contentsOf: $0) })
+        let scores = try referenceScores(try samples.map { try Data(contentsOf: $0) }, testTimeAugmentation: .flips)
         var expected: [String: Any] = [truncated.lastPathComponent: NSNull(), notPNG.lastPathComponent: NSNull()]
-        for (sample, values) in zip(samples, probabilities) { expected[sample.lastPathComponent] = values[1] }
+        var spreads: [String: Double] = [:]
+        for (sample, score) in zip(samples, scores) {
+            expected[sample.lastPathComponent] = score.probabilities[1]
+            spreads[sample.lastPathComponent] = score.spread
+        }
         let expectedFile = folder.appendingPathComponent("expected.json")
         try JSONSerialization.data(withJSONObject: [
-            "model": try testModelID(), "positive": "malignant", "files": expected,
+            "model": try testModelID(), "positive": "malignant", "files": expected, "spreads": spreads,
+            "review_spread": ModelInfo.reviewSpread,
         ]).write(to: expectedFile)
 
         try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
         let token = "browser-test-token-\(UUID().uuidString)"
-        let server = try await RunningServer(token: try AccessToken(token, source: "test"))
+        let server = try await RunningServer(token: try AccessToken(token, source: "test"), testTimeAugmentation: .flips)
         let output: String
         do {
             output = try await runPythonDetached("bc_serve_browser.py", ["--url", server.base.absoluteString, "--token", token, "--expected",

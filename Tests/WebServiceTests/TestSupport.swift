@@ -40,9 +40,11 @@ final class RunningServer {
     var base: URL { URL(string: "\(scheme)://127.0.0.1:\(port)")! }
 
     init(limits: ServeLimits = ServeLimits(), threshold: Double = 0.5, token: AccessToken? = nil,
-         requestLog: RequestLogOptions? = nil, tls: TLSFiles? = nil) async throws {
+         requestLog: RequestLogOptions? = nil, tls: TLSFiles? = nil, testTimeAugmentation: TestTimeAugmentation = .off) async throws {
         let path = testModelPath
-        server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: requestLog) { try TestModel.predictor(path) }
+        server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: requestLog) {
+            try TestModel.predictor(path, testTimeAugmentation: testTimeAugmentation)
+        }
         scheme = tls == nil ? "http" : "https"
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = try server.application(host: "127.0.0.1", port: 0, tls: tls) { continuation.yield($0) }
@@ -123,8 +125,13 @@ enum HTTP {
 func testModelID() throws -> String { try TestModel.predictor(testModelPath).modelID }
 
 func referenceProbabilities(_ files: [Data]) throws -> [[Double]] {
+    try referenceScores(files).map(\.probabilities)
+}
+
+/// The predictor's own probabilities and test-time augmentation spreads.
+func referenceScores(_ files: [Data], testTimeAugmentation: TestTimeAugmentation = .off) throws -> [(probabilities: [Double], spread: Double)] {
     let images = try files.map { try PNGCodec.decode($0, source: "reference") }
-    return try TestModel.predictor(testModelPath).predict(images)
+    return try TestModel.predictor(testModelPath, testTimeAugmentation: testTimeAugmentation).predictWithSpread(images)
 }
 
 /// This process's resident memory in MiB (Linux).
