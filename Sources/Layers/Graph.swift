@@ -203,6 +203,9 @@ public final class GraphBuilder {
     /// `seed` makes weight initialisation reproducible.
     public init(seed: UInt64 = 0) { initializer = WeightInitializer(seed: seed) }
 
+    /// With `WeightInitializer.placeholder` for a model whose weights are all loaded right after it is built.
+    public init(initializer: WeightInitializer) { self.initializer = initializer }
+
     public func input(shape: [Int], name: String = "input_1") throws -> SymbolicTensor {
         guard nodes.isEmpty else { throw LayerError(layer: name, "a graph has exactly one input") }
         guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {

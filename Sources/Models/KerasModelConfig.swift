@@ -37,7 +37,9 @@ public struct KerasConfigError: Error, CustomStringConvertible, Equatable {
 /// closest to it; layers that do not feed the output are left out, as Keras leaves them out of the model.
 /// Throws `KerasConfigError` (or `LayerError` from a layer's own checks) naming the layer: an unsupported class
 /// or option, or a malformed config.
-public func buildGraph(fromModelConfig modelConfig: JSON, seed: UInt64) throws -> Graph {
+/// `placeholderWeights`: zero kernels instead of Keras' seeded initial values, for a model whose weights a file
+/// supplies next (drawing ResNet50's 23 M random values only to overwrite them is most of a model's load time).
+public func buildGraph(fromModelConfig modelConfig: JSON, seed: UInt64, placeholderWeights: Bool = false) throws -> Graph {
     guard case .object(let top) = modelConfig, case .string(let className)? = top["class_name"],
           case .object(let config)? = top["config"] else {
         throw KerasConfigError("expected an object with \"class_name\" and \"config\"")
@@ -75,7 +77,7 @@ public func buildGraph(fromModelConfig modelConfig: JSON, seed: UInt64) throws -
 
     // A model saved with `trainable = False` freezes every layer, as Keras does when loading it.
     let modelTrainable = config["trainable"] != .bool(false)
-    let builder = GraphBuilder(seed: seed)
+    let builder = placeholderWeights ? GraphBuilder(initializer: .placeholder) : GraphBuilder(seed: seed)
     var tensors: [Int: SymbolicTensor] = [:]
     for index in order {
         let entry = entries[index]
