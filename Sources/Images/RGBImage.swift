@@ -11,6 +11,16 @@ public struct RGBImage: Sendable, Equatable {
         self.height = height
         self.pixels = pixels
     }
+
+    /// The `width` x `height` region whose top-left pixel is (`x`, `y`); it must lie inside the image.
+    public func cropped(x: Int, y: Int, width cropWidth: Int, height cropHeight: Int) -> RGBImage {
+        precondition(x >= 0 && y >= 0 && cropWidth >= 0 && cropHeight >= 0 && x + cropWidth <= width && y + cropHeight <= height,
+                     "crop \(cropWidth)x\(cropHeight) at (\(x), \(y)) is outside a \(width)x\(height) image")
+        var region: [UInt8] = []
+        region.reserveCapacity(cropWidth * cropHeight * 3)
+        for row in y..<(y + cropHeight) { region += pixels[((row * width + x) * 3)..<((row * width + x + cropWidth) * 3)] }
+        return RGBImage(width: cropWidth, height: cropHeight, pixels: region)
+    }
 }
 
 /// A file that could not be read, decoded or written; the description names the file.

@@ -42,7 +42,7 @@ public final class Activation: SoftmaxOutputLayer {
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
         let output = function.apply(inputs[0], backend: context.backend)
-        if context.training { savedOutput = output }
+        if context.keepsForBackward { savedOutput = output }
         return output
     }
 
@@ -50,7 +50,7 @@ public final class Activation: SoftmaxOutputLayer {
     /// `output` for backward as `forward` would, and returns it.
     public func forward(appliedBefore output: Tensor, context: RunContext) -> Tensor {
         precondition(function == .relu, "\(name): only a ReLU is fused into the layer before it")
-        if context.training { savedOutput = output }
+        if context.keepsForBackward { savedOutput = output }
         return output
     }
 

@@ -75,7 +75,7 @@ public final class BatchNormalization: CollectiveLayer {
                      : backend.batchNormInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)
         }
         guard context.training && trainable else {
-            if context.training { saved = .movingStatistics }
+            if context.keepsForBackward { saved = .movingStatistics }
             return normalized(mean: weight("moving_mean").value, variance: weight("moving_variance").value)
         }
         let output: Tensor, mean: Tensor, variance: Tensor

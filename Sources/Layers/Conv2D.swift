@@ -58,7 +58,7 @@ public final class Conv2D: Layer {
         let convolved = context.backend.conv2D(inputs[0], kernel: weights[0].value, bias: useBias ? weights[1].value : nil,
                                                geometry: geometry)
         let output = activation.apply(convolved, backend: context.backend)
-        if context.training { (savedInput, savedOutput) = (inputs[0], output) }
+        if context.keepsForBackward { (savedInput, savedOutput) = (inputs[0], output) }
         return output
     }
 

@@ -33,7 +33,7 @@ public final class Dense: SoftmaxOutputLayer {
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
         let logits = context.backend.dense(inputs[0], kernel: weights[0].value, bias: useBias ? weights[1].value : nil)
         let output = activation.apply(logits, backend: context.backend)
-        if context.training { (savedInput, savedOutput) = (inputs[0], output) }
+        if context.keepsForBackward { (savedInput, savedOutput) = (inputs[0], output) }
         return output
     }
 

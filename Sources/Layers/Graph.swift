@@ -77,17 +77,28 @@ public final class Graph {
     /// Runs the model on a batch and returns its output in the plain layout. Throws if the batch does not have
     /// the model's input shape.
     public func forward(_ input: Tensor, context: RunContext) throws -> Tensor {
+        try checkInput(input)
+        lastBatchWasEmpty = input.shape[0] == 0
+        guard !lastBatchWasEmpty else { return forwardWithoutSamples(context: context) }
+        return run(input, context: { _ in context }, retaining: nil).output.plain()  // a no-op for the (N, C) outputs of classifiers
+    }
+
+    private func checkInput(_ input: Tensor) throws {
         guard Array(input.shape.dropFirst()) == inputShape, input.rank == inputShape.count + 1 else {
             throw LayerError(layer: nodes[0].layer.name,
                              "model '\(name)' expects batches of shape [batch] + \(inputShape), got \(input.shape)")
         }
-        lastBatchWasEmpty = input.shape[0] == 0
-        guard !lastBatchWasEmpty else { return forwardWithoutSamples(context: context) }
+    }
+
+    /// The forward pass over every node, each run with `context(index)`; the output of node `retaining` is kept
+    /// and returned beside the model's output.
+    private func run(_ input: Tensor, context: (Int) -> RunContext, retaining: Int?) -> (output: Tensor, retained: Tensor?) {
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var remaining = consumerCounts
+        if let retaining { remaining[retaining] += 1 }
         values[0] = input
         for index in 1..<nodes.count {
-            let node = nodes[index]
+            let node = nodes[index], context = context(index)
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
                 let inputs = node.inputs.map { values[$0]! }
                 if fusesReLU && fusedReLU[index] != nil {
@@ -104,7 +115,7 @@ public final class Graph {
                 if remaining[input] == 0 { values[input] = nil }
             }
         }
-        return values[nodes.count - 1]!.plain()  // a no-op for the (N, C) outputs of classifiers
+        return (values[nodes.count - 1]!, retaining.map { values[$0]! })
     }
 
     /// Back-propagates dLoss/dOutput through the last training forward pass, filling every weight's gradient.
@@ -135,10 +146,13 @@ public final class Graph {
 
     /// Runs backward from the output layer (through `outputBackward`) to the input, or (not `towardInput`) only
     /// as far as gradients reach weights. Returns dLoss/dInput when computed.
-    private func propagate(context: RunContext, towardInput: Bool = true, outputBackward: (Layer) -> [Tensor]) -> Tensor? {
+    /// Goes down to node `lowest` and returns the gradient at the output of the node before it: the input by
+    /// default, an inner node for Grad-CAM.
+    private func propagate(context: RunContext, towardInput: Bool = true, through lowest: Int = 1,
+                           outputBackward: (Layer) -> [Tensor]) -> Tensor? {
         guard !lastBatchWasEmpty else { return backwardWithoutSamples(context: context) }
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
-        for index in stride(from: nodes.count - 1, through: 1, by: -1) {
+        for index in stride(from: nodes.count - 1, through: lowest, by: -1) {
             let node = nodes[index]
             Profiler.measure(node.layer.name, "backward", node.profileArguments) {
                 if !towardInput && index < nodes.count - 1 && !node.inputs.contains(where: { reachesWeights[$0] }) {
@@ -162,7 +176,44 @@ public final class Graph {
             }
             if !node.layer.weights.isEmpty { context.weightGradientsFinal?(index) }
         }
-        return gradients[0]
+        return gradients[lowest - 1]
+    }
+}
+
+extension Graph {
+    /// The last node with a spatial (height, width, channels) output: the last convolutional block's output, where
+    /// Grad-CAM looks (`conv5_block3_out` in Keras' ResNet50, `relu` in its DenseNets). Nil when there is none.
+    public var lastSpatialNode: Int? {
+        nodes.indices.dropFirst().last { nodes[$0].outputShape.count == 3 }
+    }
+
+    /// Grad-CAM's inputs (Selvaraju et al. 2017): node `target`'s output on `input` in inference mode (batch norm
+    /// with its moving statistics, no dropout), and the gradient at it of each sample's pre-softmax score for
+    /// `classes[sample]`, both in the plain layout. Only the layers after `target` keep what backward needs.
+    public func scoreGradient(_ input: Tensor, at target: Int, classes: [Int],
+                              backend: Backend) throws -> (activation: Tensor, gradient: Tensor) {
+        try checkInput(input)
+        let batch = input.shape[0], classCount = outputShape.reduce(1, *)
+        guard batch > 0, classes.count == batch, classes.allSatisfy({ (0..<classCount).contains($0) }) else {
+            throw LayerError(layer: outputLayer.name, "Grad-CAM needs one class in 0..<\(classCount) per sample, got \(classes) for \(batch) samples")
+        }
+        guard (1..<(nodes.count - 1)).contains(target) else {
+            throw LayerError(layer: nodes[min(max(target, 0), nodes.count - 1)].layer.name, "Grad-CAM needs a layer between the input and the output")
+        }
+        guard let output = outputLayer as? SoftmaxOutputLayer, output.endsInSoftmax else {
+            throw LayerError(layer: outputLayer.name, "Grad-CAM needs the class scores before a softmax output")
+        }
+        let inference = RunContext(backend: backend, training: false)
+        var keeping = inference
+        keeping.keepsForBackward = true
+        lastBatchWasEmpty = false
+        let (_, activation) = run(input, context: { $0 > target ? keeping : inference }, retaining: target)
+        var oneHot = Tensor(zeros: [batch, classCount])
+        oneHot.withUnsafeMutableBufferPointer { values in
+            for (sample, chosen) in classes.enumerated() { values[sample * classCount + chosen] = 1 }
+        }
+        let gradient = propagate(context: keeping, through: target + 1) { _ in output.backward(logitGradient: oneHot, context: keeping) }!
+        return (activation!.plain(), gradient.plain())
     }
 }
 

@@ -55,6 +55,9 @@ public final class Weight {
 public struct RunContext {
     public var backend: Backend
     public var training: Bool
+    /// Whether layers keep what their backward pass needs: in training, and for gradients of an inference pass
+    /// (Grad-CAM), where batch norm and dropout behave as at inference.
+    public var keepsForBackward: Bool
     /// One random key per sample in the batch, derived by the data pipeline from (seed, epoch, sample index),
     /// so dropout masks do not depend on how a global batch is split over ranks.
     public var sampleKeys: [UInt64]
@@ -70,6 +73,7 @@ public struct RunContext {
     public init(backend: Backend, training: Bool, sampleKeys: [UInt64] = [],
                 crossRankSum: ((UnsafeMutableBufferPointer<Double>) -> Void)? = nil) {
         (self.backend, self.training, self.sampleKeys, self.crossRankSum) = (backend, training, sampleKeys, crossRankSum)
+        keepsForBackward = training
     }
 }
 

@@ -42,7 +42,7 @@ public final class Pooling2D: Layer {
     }
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        if context.training { savedInput = inputs[0] }
+        if context.keepsForBackward { savedInput = inputs[0] }
         return context.backend.pool2D(inputs[0], kind: kind, geometry: geometry)
     }
 
@@ -74,7 +74,7 @@ public final class GlobalAveragePooling2D: Layer {
     }
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        if context.training { inputLayout = inputs[0].layout }
+        if context.keepsForBackward { inputLayout = inputs[0].layout }
         return context.backend.globalAveragePool(inputs[0])
     }
 

@@ -9,6 +9,8 @@ public struct FilePrediction {
     public var batchSize = 32
     /// Larger images are refused (with the reason in their row) rather than decoded.
     public var maxPixels = 50_000_000
+    /// With Grad-CAM pictures: where they go, and the class each image's map is for (the one its row calls).
+    public var heatmaps: (folder: HeatmapFolder, classOf: ([Double]) -> Int)?
 
     public init(predictor: Predictor) { self.predictor = predictor }
 
@@ -47,6 +49,17 @@ public struct FilePrediction {
             for ((row, _), outcome) in zip(decoded, outcomes) {
                 rows[row].probabilities = outcome.probabilities
                 if predictor.testTimeAugmentation != .off { rows[row].spread = outcome.spread }
+            }
+            if let (folder, classOf) = heatmaps, !decoded.isEmpty {
+                let maps = try predictor.classActivationMaps(decoded.map(\.image), classes: outcomes.map { classOf($0.probabilities) },
+                                                             batchSize: batchSize)
+                for ((row, image), map) in zip(decoded, maps) {
+                    do {
+                        rows[row].heatmap = try folder.write(map, over: image, file: rows[row].file)
+                    } catch {
+                        rows[row].error = "predicted, but its heatmap could not be written: \(error)"
+                    }
+                }
             }
             try emit(rows)
         }

@@ -13,6 +13,8 @@ public struct PredictionRow: Equatable, Sendable {
     public var probabilities: [Double]?
     /// How far the test-time augmentation's views disagree (`Predictor.predictWithSpread`).
     public var spread: Double?
+    /// The Grad-CAM picture written for the image (`bc-predict --heatmaps`).
+    public var heatmap: String?
     public var error: String?
 
     /// Patient and magnification come from the file name when it is a BreakHis name.
@@ -25,7 +27,7 @@ public struct PredictionRow: Equatable, Sendable {
 
 /// How rows are written, as CSV or JSON lines: file, patient, magnification, [actual], P(positive class) (or one
 /// probability per class for multi-class models), the label at `threshold`, [the test-time augmentation's spread],
-/// the model's id, and the error.
+/// [the Grad-CAM picture], the model's id, and the error.
 public struct PredictionTable: Sendable {
     public enum Format: String, CaseIterable, Sendable { case csv, jsonl }
 
@@ -36,31 +38,38 @@ public struct PredictionTable: Sendable {
     public let includesActual: Bool
     /// A `tta_spread` column (with test-time augmentation).
     public let includesSpread: Bool
+    /// A `heatmap` column: the Grad-CAM picture's path.
+    public let includesHeatmap: Bool
 
     public init(classNames: [String], positiveClass: Int, threshold: Double, modelID: String, includesActual: Bool = false,
-                includesSpread: Bool = false) {
+                includesSpread: Bool = false, includesHeatmap: Bool = false) {
         (self.classNames, self.positiveClass, self.threshold) = (classNames, positiveClass, threshold)
-        (self.modelID, self.includesActual, self.includesSpread) = (modelID, includesActual, includesSpread)
+        (self.modelID, self.includesActual, self.includesSpread, self.includesHeatmap) = (modelID, includesActual, includesSpread, includesHeatmap)
     }
 
     /// The class probabilities that get a column: P(positive) for a binary model, every class otherwise.
     private var probabilityColumns: [Int] { classNames.count == 2 ? [positiveClass] : Array(classNames.indices) }
 
-    public func label(_ probabilities: [Double]) -> String {
-        classNames[EvaluationReport.label(of: ImagePrediction(file: "", actual: nil, probabilities: probabilities),
-                                          positiveClass: positiveClass, threshold: threshold)]
+    public func label(_ probabilities: [Double]) -> String { classNames[labelIndex(probabilities)] }
+
+    /// The class called: the positive one at or above the threshold (two classes), else the most probable.
+    public func labelIndex(_ probabilities: [Double]) -> Int {
+        EvaluationReport.label(of: ImagePrediction(file: "", actual: nil, probabilities: probabilities), positiveClass: positiveClass,
+                               threshold: threshold)
     }
 
     public var csvHeader: String {
         (["file", "patient", "magnification"] + (includesActual ? ["actual"] : []) + probabilityColumns.map { "p_" + classNames[$0] }
-            + ["label"] + (includesSpread ? ["tta_spread"] : []) + ["model", "error"]).joined(separator: ",")
+            + ["label"] + (includesSpread ? ["tta_spread"] : []) + (includesHeatmap ? ["heatmap"] : [])
+            + ["model", "error"]).joined(separator: ",")
     }
 
     public func csvLine(_ row: PredictionRow) -> String {
         let probabilities = probabilityColumns.map { column in row.probabilities.map { String(format: "%.6f", $0[column]) } ?? "" }
         let fields = [row.file, row.patient ?? "", row.magnification.map(String.init) ?? ""] + (includesActual ? [row.actual ?? ""] : [])
             + probabilities + [row.probabilities.map(label) ?? ""]
-            + (includesSpread ? [row.spread.map { String(format: "%.6f", $0) } ?? ""] : []) + [modelID, row.error ?? ""]
+            + (includesSpread ? [row.spread.map { String(format: "%.6f", $0) } ?? ""] : []) + (includesHeatmap ? [row.heatmap ?? ""] : [])
+            + [modelID, row.error ?? ""]
         return fields.map(Self.csvField).joined(separator: ",")
     }
 
@@ -70,6 +79,7 @@ public struct PredictionTable: Sendable {
                                      "magnification": row.magnification ?? NSNull(), "error": row.error ?? NSNull()]
         if includesActual { object["actual"] = row.actual ?? NSNull() }
         if includesSpread { object["tta_spread"] = row.spread ?? NSNull() }
+        if includesHeatmap { object["heatmap"] = row.heatmap ?? NSNull() }
         if let probabilities = row.probabilities {
             object["probabilities"] = Dictionary(uniqueKeysWithValues: zip(classNames, probabilities))
             object["p_" + classNames[positiveClass]] = probabilities[positiveClass]

@@ -88,20 +88,11 @@ public final class Predictor {
     /// deviation, over classes, of the views' own (uncalibrated) probabilities; 0 without test-time augmentation.
     /// A large spread means the call depends on the image's orientation: an image to review.
     public func predictWithSpread(_ images: [RGBImage], batchSize: Int = 32) throws -> [(probabilities: [Double], spread: Double)] {
-        let (height, width) = (graph.inputShape[0], graph.inputShape[1])
-        // Large inputs go through in smaller batches, so that a batch never needs more than half the memory.
-        let affordable = Int(Double(MachineMemory.physicalBytes) / 2 / graph.estimatedInferenceBytes(batch: 1))
-        let batchSize = max(1, min(batchSize, affordable))
+        let batchSize = affordableBatchSize(batchSize)
         var results: [(probabilities: [Double], spread: Double)] = []
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let chunk = images[start..<min(start + batchSize, images.count)]
-            var batch = Tensor(uninitializedShape: [chunk.count, height, width, 3])
-            batch.withUnsafeMutableBufferPointer { buffer in
-                for (offset, image) in chunk.enumerated() {
-                    let slice = UnsafeMutableBufferPointer(rebasing: buffer[(offset * height * width * 3)..<((offset + 1) * height * width * 3)])
-                    pipeline.process(image, augmentationKey: 0, into: slice)
-                }
-            }
+            let batch = inputBatch(chunk)
             let classes = classNames.count, transforms = testTimeAugmentation.transforms
             var sums = [Double](repeating: 0, count: chunk.count * classes), squares = sums
             for transform in transforms {
@@ -122,6 +113,23 @@ public final class Predictor {
             }
         }
         return results
+    }
+
+    /// `batchSize`, made smaller for large inputs, so that a batch never needs more than half the memory.
+    func affordableBatchSize(_ batchSize: Int) -> Int {
+        max(1, min(batchSize, Int(Double(MachineMemory.physicalBytes) / 2 / graph.estimatedInferenceBytes(batch: 1))))
+    }
+
+    /// The images resized and preprocessed as the model was trained, (N, height, width, 3).
+    func inputBatch(_ images: ArraySlice<RGBImage>) -> Tensor {
+        let (height, width) = (graph.inputShape[0], graph.inputShape[1]), size = height * width * 3
+        var batch = Tensor(uninitializedShape: [images.count, height, width, 3])
+        batch.withUnsafeMutableBufferPointer { buffer in
+            for (offset, image) in images.enumerated() {
+                pipeline.process(image, augmentationKey: 0, into: UnsafeMutableBufferPointer(rebasing: buffer[(offset * size)..<((offset + 1) * size)]))
+            }
+        }
+        return batch
     }
 
     /// 12 hex digits of FNV-1a over the weights' checksums: two files with the same name (every run has a

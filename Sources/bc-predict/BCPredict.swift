@@ -30,10 +30,15 @@ struct BCPredict: ParsableCommand {
     @Option(help: "Images per inference batch.") var batchSize = 32
     @Option(help: "oneDNN threads.") var threads = 1
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
+    @Option(help: ArgumentHelp("Write each image's Grad-CAM here: NAME.gradcam.png (the map of the class its row calls, over the image) and NAME.gradcam.npy (the map).",
+                               valueName: "folder"))
+    var heatmaps: String?
+    @Option(help: "How much of a --heatmaps picture is the map's colour (0 to 1).") var heatmapOpacity = 0.4
 
     func validate() throws {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1, batchSize >= 1 else { throw ValidationError("--threads and --batch-size must be at least 1") }
+        guard (0...1).contains(heatmapOpacity) else { throw ValidationError("--heatmap-opacity must be between 0 and 1") }
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }
@@ -61,12 +66,15 @@ struct BCPredict: ParsableCommand {
         }
         let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
         let table = PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: threshold,
-                                    modelID: predictor.modelID, includesSpread: tta != .off)
+                                    modelID: predictor.modelID, includesSpread: tta != .off, includesHeatmap: heatmaps != nil)
         let writesJSONFile = output.map { path in [".jsonl", ".json"].contains { path.lowercased().hasSuffix($0) } } ?? false
         let chosenFormat = format ?? (writesJSONFile ? .jsonl : .csv)
         let inputs = FilePrediction.inputs(paths)
         var prediction = FilePrediction(predictor: predictor)
         prediction.batchSize = batchSize
+        if let heatmaps {
+            prediction.heatmaps = (try heatmapFolder(heatmaps, predictor), table.labelIndex)
+        }
         var progress = PredictionProgress(total: inputs.count)
         var rows: [PredictionRow] = []
         if output == nil, chosenFormat == .csv { print(table.csvHeader) }
@@ -82,5 +90,26 @@ struct BCPredict: ParsableCommand {
         progress.finish(summary: "\(rows.count - failed) of \(rows.count) predicted" + (failed > 0 ? ", \(failed) with an error (see the error column)" : "")
                         + (output.map { " -> \($0)" } ?? ""))
         if failed > 0 { throw ExitCode(2) }
+    }
+
+    /// The --heatmaps folder, created if needed, once the model is known to have a layer Grad-CAM can weight.
+    private func heatmapFolder(_ path: String, _ predictor: Predictor) throws -> HeatmapFolder {
+        guard let layer = predictor.classActivationLayer else {
+            FileHandle.standardError.write(Data("bc-predict: error: --heatmaps: \(model) has no layer with a height and width for Grad-CAM\n".utf8))
+            throw ExitCode(1)
+        }
+        let folder = URL(fileURLWithPath: path)
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            FileHandle.standardError.write(Data("bc-predict: error: --heatmaps \(path): cannot create the folder (\(error.localizedDescription))\n".utf8))
+            throw ExitCode(1)
+        }
+        guard FileManager.default.isWritableFile(atPath: folder.path) else {
+            FileHandle.standardError.write(Data("bc-predict: error: --heatmaps \(path): the folder is not writable\n".utf8))
+            throw ExitCode(1)
+        }
+        FileHandle.standardError.write(Data("bc-predict: Grad-CAM of layer \(layer) -> \(path)\n".utf8))
+        return HeatmapFolder(folder: folder, opacity: heatmapOpacity)
     }
 }

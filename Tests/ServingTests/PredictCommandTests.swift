@@ -72,6 +72,52 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(refused.output, "")
     }
 
+    /// `--heatmaps`: each image's Grad-CAM for the class its row calls, blended over the image at its size, and the
+    /// map as .npy; same-named images from two folders both keep theirs; a folder that cannot be made is one line.
+    func testHeatmapsWritesEachImagesGradCAMOfTheCalledClass() throws {
+        let folder = try temporaryFolder(self)
+        let model = folder.appendingPathComponent("model.h5").path
+        _ = try writeSmallResNet(to: model, size: 64)
+        var random = TestRandom(state: 21)
+        let images = (0..<3).map { _ in random.image(width: 70, height: 46) }
+        let files = ["a/SOB_B_A-14-22549CD-100-001.png", "a/SOB_M_DC-14-2523-100-002.png", "b/SOB_M_DC-14-2523-100-002.png"]
+        for (file, image) in zip(files, images) {
+            let url = folder.appendingPathComponent("data/" + file)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try writePNG(image, to: url)
+        }
+        let heatmaps = folder.appendingPathComponent("maps")
+        let result = try run(["--model", model, folder.appendingPathComponent("data").path, "--threshold", "0.45",
+                              "--heatmaps", heatmaps.path, "--heatmap-opacity", "0.6"])
+        XCTAssertEqual(result.status, 0, result.errors)
+        XCTAssertTrue(result.errors.contains("Grad-CAM of layer conv5_block3_out"), result.errors)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "file,patient,magnification,p_malignant,label,heatmap,model,error")
+        let predictor = try Predictor(modelPath: model)
+        let called = try predictor.predict(images).map { $0[1] >= 0.45 ? 1 : 0 }
+        let maps = try predictor.classActivationMaps(images, classes: called)
+        let names = ["SOB_B_A-14-22549CD-100-001", "SOB_M_DC-14-2523-100-002", "SOB_M_DC-14-2523-100-002-2"]
+        for (index, line) in lines.dropFirst().enumerated() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let picture = heatmaps.appendingPathComponent(names[index] + ".gradcam.png")
+            XCTAssertEqual(fields[4], called[index] == 1 ? "malignant" : "benign")
+            XCTAssertEqual(fields[5], picture.path)
+            XCTAssertEqual(try PNGCodec.decode(contentsOf: picture), maps[index].heatmap.blended(over: images[index], opacity: 0.6))
+            let values = try readNumpy(heatmaps.appendingPathComponent(names[index] + ".gradcam.npy"))
+            XCTAssertEqual(values.shape, [2, 2])
+            XCTAssertEqual(values.scalars, maps[index].heatmap.values)
+        }
+        XCTAssertEqual(maps.filter { $0.peak > 0 }.count, 3, "every called class has a map")
+
+        let blocker = folder.appendingPathComponent("a-file")
+        try Data().write(to: blocker)
+        let refused = try run(["--model", model, folder.appendingPathComponent("data").path, "--heatmaps", blocker.path + "/maps"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.errors.split(separator: "\n").count, 1, refused.errors)
+        XCTAssertTrue(refused.errors.hasPrefix("bc-predict: error: --heatmaps \(blocker.path)/maps: cannot create the folder"), refused.errors)
+        XCTAssertEqual(refused.output, "")
+    }
+
     /// A model whose input the machine cannot hold is refused when it loads, with one line naming the file, the
     /// input size and the memory (before: a trap allocating the first batch).
     func testAModelTooLargeForTheMachineIsRefusedWithOneLine() throws {

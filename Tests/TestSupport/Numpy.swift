@@ -31,12 +31,5 @@ public func readNumpy(_ url: URL) throws -> Tensor {
 
 /// Writes a little-endian float32 `.npy` file (version 1.0).
 public func writeNumpy(_ tensor: Tensor, to url: URL) throws {
-    let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(\(tensor.shape.map(String.init).joined(separator: ", ")))"
-    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
-    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)])
-    data.append(Data(header.utf8))
-    tensor.withUnsafeBufferPointer { data.append(Data(buffer: $0)) }
-    try data.write(to: url)
+    try tensor.numpyData.write(to: url)
 }
