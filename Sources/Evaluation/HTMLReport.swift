@@ -2,8 +2,10 @@ import Foundation
 
 extension EvaluationReport {
     /// A self-contained HTML page (inline CSS and SVG; no scripts, fonts or links to fetch): summary, ROC curve,
-    /// confusion matrix, per-class and per-magnification tables, and the training curves when a history is given.
-    public func html(title: String, model: String, history: TrainingHistory? = nil) -> String {
+    /// confusion matrix, per-class and per-magnification tables, the training curves when a history is given, and the
+    /// most confident errors with their Grad-CAM when given.
+    public func html(title: String, model: String, history: TrainingHistory? = nil,
+                     errors: (examples: [ErrorExample], layer: String)? = nil) -> String {
         func percent(_ value: Double?) -> String { value.map { String(format: "%.2f%%", $0 * 100) } ?? "n/a" }
         var body = "<h1>\(escape(title))</h1><p class=\"meta\">model: <code>\(escape(model))</code> &middot; \(images) images &middot; \(patients) patients &middot; threshold \(threshold)</p>"
         body += "<table><tr><th>image-level accuracy</th><td>\(percent(accuracy))</td></tr>"
@@ -39,12 +41,14 @@ extension EvaluationReport {
             }
             body += "</table>"
         }
+        if let errors { body += errorGallery(errors.examples, layer: errors.layer) }
         return """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title><style>
         body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;color:#111;padding:0 1rem}
         table{border-collapse:collapse;margin:.5rem 0 1.5rem}th,td{border:1px solid #ddd;padding:.35rem .7rem;text-align:right}
         th:first-child,td:first-child{text-align:left}.meta{color:#555}.plots{display:flex;flex-wrap:wrap;gap:1rem}
-        figure{margin:0;width:440px}figcaption{text-align:center;color:#444}svg{width:100%;height:auto;font-size:12px}.tick{font-size:11px;fill:#333}
+        figure{margin:0;width:440px}.gallery{display:flex;flex-wrap:wrap;gap:1rem}.gallery figure{width:320px}
+        .gallery img{width:100%;display:block}.gallery figcaption{font-size:13px;text-align:left;word-break:break-all}figcaption{text-align:center;color:#444}svg{width:100%;height:auto;font-size:12px}.tick{font-size:11px;fill:#333}
         </style></head><body>\(body)</body></html>
         """
     }

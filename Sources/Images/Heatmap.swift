@@ -23,8 +23,8 @@ public struct Heatmap: Sendable, Equatable {
                 let (left, right, dx) = (columns.lower[x], columns.upper[x], columns.lerp[x])
                 let upper = values[top + left] + (values[top + right] - values[top + left]) * dx
                 let lower = values[bottom + left] + (values[bottom + right] - values[bottom + left]) * dx
-                let color = Self.jet(upper + (lower - upper) * dy)
-                for channel in 0..<3 { pixels[(y * outputWidth + x) * 3 + channel] = color[channel] }
+                let color = Self.jet(upper + (lower - upper) * dy), pixel = (y * outputWidth + x) * 3
+                (pixels[pixel], pixels[pixel + 1], pixels[pixel + 2]) = (color.red, color.green, color.blue)
             }
         }
         return RGBImage(width: outputWidth, height: outputHeight, pixels: pixels)
@@ -41,19 +41,11 @@ public struct Heatmap: Sendable, Equatable {
     }
 
     /// matplotlib's `jet` (its `_jet_data` segments) at `value`, clamped to [0, 1].
-    static func jet(_ value: Float) -> [UInt8] {
+    static func jet(_ value: Float) -> (red: UInt8, green: UInt8, blue: UInt8) {
         let v = Double(min(max(value.isNaN ? 0 : value, 0), 1))
-        return [jetRed, jetGreen, jetBlue].map { segments in UInt8((255 * interpolate(segments, at: v)).rounded()) }
-    }
-
-    private static let jetRed: [(Double, Double)] = [(0, 0), (0.35, 0), (0.66, 1), (0.89, 1), (1, 0.5)]
-    private static let jetGreen: [(Double, Double)] = [(0, 0), (0.125, 0), (0.375, 1), (0.64, 1), (0.91, 0), (1, 0)]
-    private static let jetBlue: [(Double, Double)] = [(0, 0.5), (0.11, 1), (0.34, 1), (0.65, 0), (1, 0)]
-
-    private static func interpolate(_ segments: [(Double, Double)], at v: Double) -> Double {
-        for (start, end) in zip(segments, segments.dropFirst()) where v <= end.0 {
-            return start.1 + (end.1 - start.1) * (v - start.0) / (end.0 - start.0)
-        }
-        return segments.last!.1
+        let red = v < 0.35 ? 0 : v < 0.66 ? (v - 0.35) / 0.31 : v < 0.89 ? 1 : 1 - 0.5 * (v - 0.89) / 0.11
+        let green = v < 0.125 ? 0 : v < 0.375 ? (v - 0.125) / 0.25 : v < 0.64 ? 1 : v < 0.91 ? 1 - (v - 0.64) / 0.27 : 0
+        let blue = v < 0.11 ? 0.5 + 0.5 * v / 0.11 : v < 0.34 ? 1 : v < 0.65 ? 1 - (v - 0.34) / 0.31 : 0
+        return (UInt8((255 * red).rounded()), UInt8((255 * green).rounded()), UInt8((255 * blue).rounded()))
     }
 }

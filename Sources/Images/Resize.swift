@@ -44,3 +44,16 @@ struct AxisResampling {
         method == .bilinear ? bilinear(source: source, output: output) : nearest(source: source, output: output)
     }
 }
+
+extension RGBImage {
+    /// The image at `width` x `height`, resampled with `method` (as the model's input is, before preprocessing).
+    public func resized(width outputWidth: Int, height outputHeight: Int, method: ResizeMethod = .bilinear) -> RGBImage {
+        var values = [Float](repeating: 0, count: outputWidth * outputHeight * 3)
+        values.withUnsafeMutableBufferPointer { output in
+            WarpKernel.resize(source: self, rows: .make(method, source: height, output: outputHeight),
+                              columns: .make(method, source: width, output: outputWidth), symmetry: OutputSymmetry(),
+                              height: outputHeight, width: outputWidth, into: output)
+        }
+        return RGBImage(width: outputWidth, height: outputHeight, pixels: values.map { UInt8(min(max($0.rounded(), 0), 255)) })
+    }
+}

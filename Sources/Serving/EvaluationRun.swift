@@ -111,7 +111,31 @@ public struct EvaluationRun {
             .write(to: outputDirectory.appendingPathComponent("predictions.csv"), atomically: true, encoding: .utf8)
         let historyFile = URL(fileURLWithPath: modelPath).deletingLastPathComponent().appendingPathComponent("history.csv")
         let history = try (try? String(contentsOf: historyFile, encoding: .utf8)).map { try TrainingHistory(csv: $0, source: historyFile.path) }
-        try report.html(title: "bc-train evaluation" + (split.map { " (\($0) split)" } ?? ""), model: modelPath, history: history)
+        try report.html(title: "bc-train evaluation" + (split.map { " (\($0) split)" } ?? ""), model: modelPath, history: history,
+                        errors: try errorExamples(predictions, report: report, predictor: predictor))
             .write(to: outputDirectory.appendingPathComponent("report.html"), atomically: true, encoding: .utf8)
     }
+
+    /// The report's most confident errors (at most `errorGalleryLimit`), each with its Grad-CAM over it at most 320
+    /// pixels wide; nil for a model without a layer Grad-CAM can weight.
+    private func errorExamples(_ predictions: [ImagePrediction], report: EvaluationReport,
+                               predictor: Predictor) throws -> (examples: [ErrorExample], layer: String)? {
+        guard let layer = predictor.classActivationLayer else { return nil }
+        let errors = EvaluationReport.mostConfidentErrors(predictions, positiveClass: report.positiveClass, threshold: threshold,
+                                                          limit: Self.errorGalleryLimit)
+        let images = try errors.map { try PNGCodec.decode(contentsOf: URL(fileURLWithPath: $0.prediction.file)) }
+        let maps = try predictor.classActivationMaps(images, classes: errors.map(\.called))
+        let examples = try zip(zip(errors, images), maps).map { error, map in
+            let (wrong, image) = error
+            let width = min(320, image.width)
+            let small = image.resized(width: width, height: max(1, (width * image.height + image.width / 2) / image.width))
+            return ErrorExample(file: wrong.prediction.file, actual: predictor.classNames[wrong.prediction.actual!],
+                                called: predictor.classNames[wrong.called], probability: wrong.prediction.probabilities[wrong.called],
+                                picture: try PNGCodec.encode(map.heatmap.blended(over: small, opacity: 0.4)))
+        }
+        return (examples, layer)
+    }
+
+    /// How many errors the report shows.
+    public static let errorGalleryLimit = 8
 }

@@ -13,10 +13,18 @@ public struct Upload: Sendable, Equatable {
 }
 
 /// One image's class probabilities, and how far the test-time augmentation's views disagree on it
-/// (`Predictor.predictWithSpread`; 0 without test-time augmentation).
+/// (`Predictor.predictWithSpread`; 0 without test-time augmentation); with its Grad-CAM when asked for.
 public struct ImageScore: Sendable, Equatable {
     public let probabilities: [Double]
     public let spread: Double
+    public var heatmap: ImageHeatmap? = nil
+}
+
+/// An image's Grad-CAM for the class called at the request's threshold: the map, and the map coloured at the
+/// image's size as a PNG (the page lays it over the image at the opacity the user picks).
+public struct ImageHeatmap: Sendable, Equatable {
+    public let map: ClassActivationMap
+    public let png: Data
 }
 
 /// Why one file has no prediction; the message is shown in that file's row.
@@ -37,6 +45,8 @@ public final class InferenceQueue: Sendable {
     private struct Job {
         let id: Int
         let uploads: [Upload]
+        /// With Grad-CAM maps: the threshold that calls each image's class.
+        let heatmapThreshold: Double?
         var outcomes: [Outcome?]
         var taken = 0
         var finished = 0
@@ -94,17 +104,18 @@ public final class InferenceQueue: Sendable {
         (self.capacity, self.maxBatch, self.maxSide) = (capacity, maxBatch, maxSide)
     }
 
-    /// Class probabilities (or the failure) of each upload, in order. Throws `QueueFull` at once when the uploads
-    /// do not fit beside the images already waiting.
-    public func predict(_ uploads: [Upload]) async throws -> [Outcome] {
+    /// Class probabilities (or the failure) of each upload, in order, with the Grad-CAM of the class called at
+    /// `heatmapThreshold` when one is given. Throws `QueueFull` at once when the uploads do not fit beside the images
+    /// already waiting.
+    public func predict(_ uploads: [Upload], heatmapThreshold: Double? = nil) async throws -> [Outcome] {
         if uploads.isEmpty { return [] }
         return try await withCheckedThrowingContinuation { continuation in
             let accepted = state.withLockedValue { state -> Bool in
                 guard !state.stopped, state.waitingImages + uploads.count <= capacity else { return false }
                 state.waitingImages += uploads.count
                 state.nextID += 1
-                state.jobs.append(Job(id: state.nextID, uploads: uploads, outcomes: Array(repeating: nil, count: uploads.count),
-                                      continuation: continuation))
+                state.jobs.append(Job(id: state.nextID, uploads: uploads, heatmapThreshold: heatmapThreshold,
+                                      outcomes: Array(repeating: nil, count: uploads.count), continuation: continuation))
                 return true
             }
             if accepted { wakeUp.signal() } else { continuation.resume(throwing: QueueFull()) }
@@ -130,7 +141,7 @@ public final class InferenceQueue: Sendable {
                 wakeUp.wait()
                 continue
             }
-            finish(batch, outcomes: run(predictor, on: batch.map(\.upload)))
+            finish(batch, outcomes: run(predictor, on: batch))
         }
     }
 
@@ -138,6 +149,7 @@ public final class InferenceQueue: Sendable {
         let job: Int
         let index: Int
         let upload: Upload
+        let heatmapThreshold: Double?
     }
 
     /// Up to `maxBatch` images from the front of the queue, oldest request first.
@@ -147,7 +159,9 @@ public final class InferenceQueue: Sendable {
             for position in state.jobs.indices where items.count < maxBatch {
                 let job = state.jobs[position]
                 let end = min(job.uploads.count, job.taken + maxBatch - items.count)
-                items += (job.taken..<end).map { Item(job: job.id, index: $0, upload: job.uploads[$0]) }
+                items += (job.taken..<end).map {
+                    Item(job: job.id, index: $0, upload: job.uploads[$0], heatmapThreshold: job.heatmapThreshold)
+                }
                 state.jobs[position].taken = end
             }
             return items
@@ -171,20 +185,33 @@ public final class InferenceQueue: Sendable {
         for (continuation, outcomes) in done { continuation.resume(returning: outcomes) }
     }
 
-    /// Decodes each upload (a bad one fails alone) and predicts the decodable ones as one batch.
-    private func run(_ predictor: Predictor, on uploads: [Upload]) -> [Outcome] {
-        var outcomes = [Outcome](repeating: .failure(InferenceFailure(message: "not run")), count: uploads.count)
+    /// Decodes each upload (a bad one fails alone), predicts the decodable ones as one batch, and adds the Grad-CAM
+    /// of the items that ask for it.
+    private func run(_ predictor: Predictor, on items: [Item]) -> [Outcome] {
+        var outcomes = [Outcome](repeating: .failure(InferenceFailure(message: "not run")), count: items.count)
         var images: [RGBImage] = [], positions: [Int] = []
-        for (position, upload) in uploads.enumerated() {
-            switch decode(upload) {
+        for (position, item) in items.enumerated() {
+            switch decode(item.upload) {
             case .success(let image): images.append(image); positions.append(position)
             case .failure(let failure): outcomes[position] = .failure(failure)
             }
         }
         do {
-            for (position, score) in zip(positions, try predictor.predictWithSpread(images, batchSize: maxBatch)) {
-                outcomes[position] = .success(ImageScore(probabilities: score.probabilities, spread: score.spread))
+            var scores = try predictor.predictWithSpread(images, batchSize: maxBatch).map { ImageScore(probabilities: $0.probabilities, spread: $0.spread) }
+            let wanted = scores.indices.filter { items[positions[$0]].heatmapThreshold != nil }
+            if !wanted.isEmpty {
+                let positive = ModelInfo.positiveIndex(predictor.classNames)
+                let classes = wanted.map { index in
+                    PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: items[positions[index]].heatmapThreshold!,
+                                    modelID: predictor.modelID).labelIndex(scores[index].probabilities)
+                }
+                let maps = try predictor.classActivationMaps(wanted.map { images[$0] }, classes: classes, batchSize: maxBatch)
+                for (index, map) in zip(wanted, maps) {
+                    let image = images[index]
+                    scores[index].heatmap = ImageHeatmap(map: map, png: try PNGCodec.encode(map.heatmap.colored(width: image.width, height: image.height)))
+                }
             }
+            for (position, score) in zip(positions, scores) { outcomes[position] = .success(score) }
         } catch {
             for position in positions { outcomes[position] = .failure(InferenceFailure(message: "inference failed: \(error)")) }
         }

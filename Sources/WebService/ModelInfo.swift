@@ -21,6 +21,8 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public let testTimeAugmentation: String
     /// The spread at or above which the page flags an image for review: its call depends on how it is turned.
     public let reviewSpread: Double
+    /// The layer whose Grad-CAM `POST /api/predict?heatmaps=true` returns; nil for a model without one.
+    public let heatmapLayer: String?
 
     public init(_ predictor: Predictor, threshold: Double) {
         model = predictor.modelID
@@ -35,6 +37,7 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         temperature = predictor.appliesCalibration ? predictor.calibration?.temperature : nil
         testTimeAugmentation = predictor.testTimeAugmentation.rawValue
         reviewSpread = Self.reviewSpread
+        heatmapLayer = predictor.classActivationLayer
     }
 
     /// A tenth of the probability scale: views that far apart straddle most thresholds one would pick.
@@ -50,6 +53,6 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"
         case positiveClass = "positive_class", preprocessing, resize, threshold, temperature
-        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread"
+        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread", heatmapLayer = "heatmap_layer"
     }
 }

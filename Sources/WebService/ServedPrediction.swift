@@ -18,6 +18,8 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     /// The class a BreakHis file name gives (`SOB_B_...` benign, `SOB_M_...` malignant) when the model has those
     /// two classes: a labelled batch can be checked without bc-eval. Null otherwise.
     public var classFromName: String?
+    /// With `?heatmaps=true`: the Grad-CAM of the class called at the request's threshold. Null otherwise.
+    public var heatmap: ServedHeatmap?
     public var error: String?
 
     public init(file: String, patient: String? = nil, magnification: Int? = nil, probabilities: [String: Double]? = nil,
@@ -42,6 +44,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
             pMalignant = positive
             label = PredictionTable(classNames: model.classNames, positiveClass: model.positiveIndex, threshold: threshold,
                                     modelID: model.model).label(values)
+            heatmap = score.heatmap.map { ServedHeatmap($0, classNames: model.classNames) }
         case .failure(let failure):
             error = failure.message
         }
@@ -49,7 +52,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case file, patient, magnification, probabilities, pMalignant = "p_malignant", label, ttaSpread = "tta_spread"
-        case classFromName = "class_from_name", error
+        case classFromName = "class_from_name", heatmap, error
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -62,8 +65,29 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
         try container.encode(label, forKey: .label)
         try container.encode(ttaSpread, forKey: .ttaSpread)
         try container.encode(classFromName, forKey: .classFromName)
+        try container.encode(heatmap, forKey: .heatmap)
         try container.encode(error, forKey: .error)
     }
+}
+
+/// An image's Grad-CAM in an answer: the class it is for, the layer it weights, the map (rows of values in [0, 1]
+/// at that layer's resolution) and the map coloured at the image's size (a base64 PNG, laid over the image to show
+/// where the model looked).
+public struct ServedHeatmap: Codable, Sendable, Equatable {
+    public var className: String
+    public var layer: String
+    public var map: [[Float]]
+    public var png: String
+
+    init(_ heatmap: ImageHeatmap, classNames: [String]) {
+        let grid = heatmap.map.heatmap
+        className = classNames[heatmap.map.classIndex]
+        layer = heatmap.map.layer
+        map = (0..<grid.height).map { Array(grid.values[($0 * grid.width)..<(($0 + 1) * grid.width)]) }
+        png = heatmap.png.base64EncodedString()
+    }
+
+    enum CodingKeys: String, CodingKey { case className = "class", layer, map, png }
 }
 
 /// The body of a `POST /api/predict` answer.

@@ -6,7 +6,8 @@ import Logging
 import NIOCore
 import Serving
 
-/// bc-serve: the page at `/`, `POST /api/predict`, `GET /api/model` and `GET /healthz`, in front of one
+/// bc-serve: the page at `/`, `POST /api/predict` (`?heatmaps=true` adds each image's Grad-CAM), `GET /api/model`
+/// and `GET /healthz`, in front of one
 /// inference queue; with an access token, `POST /sign-in` too, and nothing but `/healthz` without the token.
 public struct WebServer: Sendable {
     public let model: ModelInfo
@@ -73,6 +74,10 @@ public struct WebServer: Sendable {
 
     func predict(_ request: Request) async throws -> PredictionResponse {
         let threshold = try Self.threshold(request, default: model.threshold)
+        let heatmaps = try Self.flag("heatmaps", request)
+        if heatmaps && model.heatmapLayer == nil {
+            throw RequestFailure(.badRequest, "heatmaps: the model has no layer with a height and width for Grad-CAM")
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
             throw tooLarge(length)
         }
@@ -86,7 +91,7 @@ public struct WebServer: Sendable {
             (try? files[index].content.get()).map { (index, Upload(name: files[index].name, bytes: $0)) }
         }
         var outcomes = files.map { file in file.content.map { _ in ImageScore(probabilities: [], spread: 0) } }
-        for ((index, _), outcome) in zip(readable, try await queue.predict(readable.map(\.1))) { outcomes[index] = outcome }
+        for ((index, _), outcome) in zip(readable, try await queue.predict(readable.map(\.1), heatmapThreshold: heatmaps ? threshold : nil)) { outcomes[index] = outcome }
         let rows = zip(files, outcomes).map { ServedPrediction(file: $0.name, outcome: $1, model: model, threshold: threshold) }
         return PredictionResponse(model: model.model, threshold: threshold, results: rows)
     }
@@ -102,6 +107,16 @@ public struct WebServer: Sendable {
             throw RequestFailure(.badRequest, "threshold must be a number between 0 and 1, got '\(text)'")
         }
         return threshold
+    }
+
+    /// A yes/no query parameter: absent or false/0 is no, true/1 yes.
+    private static func flag(_ name: String, _ request: Request) throws -> Bool {
+        guard let text = request.uri.queryParameters.get(name) else { return false }
+        switch text.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw RequestFailure(.badRequest, "\(name) must be true or false, got '\(text)'")
+        }
     }
 
     struct Health: Codable {

@@ -84,6 +84,32 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("Per magnification"))
     }
 
+    /// The errors at the threshold, surest first (ties by file name), unlabelled images left out, at most `limit`.
+    func testMostConfidentErrorsAreTheSurestWrongCalls() {
+        let cases = [ImagePrediction(file: "b.png", actual: 0, probabilities: [0.2, 0.8]),
+                     ImagePrediction(file: "right.png", actual: 1, probabilities: [0.01, 0.99]),
+                     ImagePrediction(file: "a.png", actual: 0, probabilities: [0.2, 0.8]),
+                     ImagePrediction(file: "c.png", actual: 1, probabilities: [0.9, 0.1]),
+                     ImagePrediction(file: "d.png", actual: 1, probabilities: [0.35, 0.65]),
+                     ImagePrediction(file: "unlabelled.png", actual: nil, probabilities: [0.0, 1.0])]
+        let errors = EvaluationReport.mostConfidentErrors(cases, positiveClass: 1, threshold: 0.7, limit: 3)
+        XCTAssertEqual(errors.map(\.prediction.file), ["c.png", "a.png", "b.png"])
+        XCTAssertEqual(errors.map(\.called), [0, 1, 1])
+        XCTAssertEqual(EvaluationReport.mostConfidentErrors(cases, positiveClass: 1, threshold: 0.7, limit: 9).map(\.prediction.file),
+                       ["c.png", "a.png", "b.png", "d.png"], "0.65 is benign at threshold 0.7")
+    }
+
+    func testErrorGalleryEmbedsEachPictureWithItsCall() {
+        let report = EvaluationReport(predictions: predictions, classNames: ["benign", "malignant"], positiveClass: 1)
+        let example = ErrorExample(file: "run/<b>.png", actual: "benign", called: "malignant", probability: 0.9876,
+                                   picture: Data([0x89, 0x50, 0x4E, 0x47]))
+        let html = report.html(title: "t", model: "m", errors: ([example, example], "conv5_block3_out"))
+        XCTAssertEqual(html.components(separatedBy: "<img alt=\"Grad-CAM of run/&lt;b&gt;.png\" src=\"data:image/png;base64,iVBORw==\">").count - 1, 2)
+        XCTAssertTrue(html.contains("benign, called malignant with P 0.988"))
+        XCTAssertTrue(html.contains("<code>conv5_block3_out</code>"))
+        XCTAssertFalse(report.html(title: "t", model: "m", errors: ([], "x")).contains("Most confident errors"))
+    }
+
     func testHistoryCSVErrorsNameTheFileAndLine() {
         XCTAssertThrowsError(try TrainingHistory(csv: "epoch,loss\n1,0.5\n2\n", source: "run/history.csv")) { error in
             XCTAssertTrue("\(error)".contains("run/history.csv: line 3"), "\(error)")

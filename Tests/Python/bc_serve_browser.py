@@ -199,6 +199,7 @@ def run(driver, args, expected, downloads):
     by_p = [r["p"] for r in rows(driver)]
     scored = [p for p in by_p if p is not None]
     check(scored == sorted(scored, reverse=True) and by_p[-1] is None, f"sorting by P gives {by_p}")
+    check_heatmaps(driver, wait)
 
     driver.find_element(By.ID, "download").click()
     path = os.path.join(downloads, "predictions.csv")
@@ -230,6 +231,47 @@ def run(driver, args, expected, downloads):
     driver.set_window_size(1280, max(900, height + 40))
     driver.save_screenshot(os.path.join(args.artifacts, "bc-serve.png"))
     print("browser check passed")
+
+
+def check_heatmaps(driver, wait):
+    """The first row's Heatmap button asks the server once for the Grad-CAM of the class called at the current
+    threshold and lays it over the image; the opacity slider sets its opacity; the button hides and shows it."""
+    def heatmap_requests():
+        return driver.execute_script("""return performance.getEntriesByType('resource')
+            .filter(e => e.name.includes('/api/predict?heatmaps=true')).length;""")
+    first = driver.find_element(By.CSS_SELECTOR, "#results tbody tr")
+    label = first.find_element(By.CSS_SELECTOR, "td.label .badge").text
+    first.find_element(By.CSS_SELECTOR, "button.heatmap-toggle").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results tbody tr:first-child figure.heatmap img.heatmap-layer"))
+    layer = driver.find_element(By.CSS_SELECTOR, "#results tbody tr:first-child img.heatmap-layer")
+    wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", layer))
+    size = driver.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", layer)
+    check(size == [700, 460], f"the heatmap is {size}, not the image's 700x460")
+    check(layer.get_attribute("src").startswith("data:image/png;base64,"), "the heatmap is not the server's PNG")
+    caption = driver.find_element(By.CSS_SELECTOR, "#results tbody tr:first-child figure.heatmap figcaption").text
+    check(caption.startswith(f"Grad-CAM for {label} (layer pool)"), f"caption {caption!r} for a row labelled {label}")
+    check(heatmap_requests() == 1, f"{heatmap_requests()} heatmap requests for one toggle")
+
+    slider = driver.find_element(By.ID, "heatmap-opacity")
+    check(slider.is_displayed(), "no opacity slider for a model with a heatmap layer")
+    slider.click()
+    slider.send_keys(Keys.HOME)
+    for _ in range(14):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    opacity = driver.execute_script("return getComputedStyle(arguments[0]).opacity",
+                                    driver.find_element(By.CSS_SELECTOR, "img.heatmap-layer"))
+    check(abs(float(opacity) - 0.7) < 1e-6, f"heatmap opacity {opacity} after moving the slider to 0.70")
+
+    toggle = lambda: driver.find_element(By.CSS_SELECTOR, "#results tbody tr:first-child button.heatmap-toggle")
+    toggle().click()
+    check(not driver.find_elements(By.CSS_SELECTOR, "img.heatmap-layer"), "the second click did not hide the heatmap")
+    toggle().click()
+    shown = driver.find_elements(By.CSS_SELECTOR, "img.heatmap-layer")
+    check(len(shown) == 1 and toggle().get_attribute("aria-pressed") == "true", "the third click did not show it again")
+    check(abs(float(driver.execute_script("return getComputedStyle(arguments[0]).opacity", shown[0])) - 0.7) < 1e-6,
+          "the heatmap shown again lost its opacity")
+    check(heatmap_requests() == 1, "showing the heatmap again asked the server again")
+    print(f"heatmap: {caption}, opacity {opacity}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def grad_cam(model, x, class_index):
 
 
 def main(folder, archs):
+    keras.utils.set_random_seed(11)  # randomize() runs the model once in training mode: dropout draws masks
     images = np.stack([tf.io.decode_png(tf.io.read_file(path), channels=3).numpy()
                        for path in sorted(glob.glob(os.path.join(folder, "image_*.png")))]).astype("f4")
     for arch in archs:

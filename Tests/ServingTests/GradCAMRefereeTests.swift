@@ -28,7 +28,8 @@ final class GradCAMRefereeTests: XCTestCase {
             let expectedPeaks = try readNumpy(folder.appendingPathComponent("\(name)_peaks.npy")).scalars
             let layer = try String(contentsOf: folder.appendingPathComponent("\(name)_layer.txt"), encoding: .utf8)
             let (height, width) = (expected.shape[2], expected.shape[3])
-            XCTAssertEqual(expectedPeaks.filter { $0 > 0 }.count, images.count, "\(name): one class of each image has a map")
+            XCTAssertTrue((0..<images.count).allSatisfy { max(expectedPeaks[2 * $0], expectedPeaks[2 * $0 + 1]) > 0 },
+                          "\(name): every image has a map for at least one class: \(expectedPeaks)")
 
             let ownFile = folder.appendingPathComponent("bc_\(name).h5").path
             let graph = try buildModel(architecture, inputShape: [128, 128, 3], head: HeadOptions(classes: 2), seed: 5)

@@ -35,6 +35,10 @@ final class QuickstartModelTests: XCTestCase {
         XCTAssertEqual(evaluated.status, 0, evaluated.errors)
         let evalRows = try csvRows(evaluation.appendingPathComponent("predictions.csv"))
         XCTAssertGreaterThan(evalRows.count, 100)
+        // The report shows the most confident errors with their Grad-CAM.
+        let errors = evalRows.filter { $0["label"] != $0["actual"] }.count
+        let report = try String(contentsOf: evaluation.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertEqual(report.components(separatedBy: "<img alt=\"Grad-CAM of ").count - 1, min(errors, 8), "\(errors) errors")
 
         let predictions = folder.appendingPathComponent("samples.jsonl")
         let predicted = try runProduct("bc-predict", ["--model", model, Self.realSamples.path, "--output", predictions.path])

@@ -53,6 +53,40 @@ final class APITests: XCTestCase {
         XCTAssertEqual(info["review_spread"] as? Double, ModelInfo.reviewSpread)
     }
 
+    /// `?heatmaps=true`: each row carries the Grad-CAM of the class called at the request's threshold, the map as the
+    /// predictor computes it and the map coloured at the image's size; without it the key is null.
+    func testHeatmapsGiveEachImageTheGradCAMOfItsCalledClass() async throws {
+        let server = try await RunningServer()
+        let files = try breakHisSamples().map { (name: $0.lastPathComponent, data: try Data(contentsOf: $0)) }
+        let predict = server.base.appendingPathComponent("api/predict")
+        let reply = try await HTTP.upload(files, to: URL(string: predict.absoluteString + "?heatmaps=true&threshold=0.4")!)
+        let plain = try await HTTP.upload(Array(files.prefix(1)), to: predict)
+        let bad = try await HTTP.upload(Array(files.prefix(1)), to: URL(string: predict.absoluteString + "?heatmaps=maybe")!)
+        let model = try await HTTP.get(server.base.appendingPathComponent("api/model"))
+        await server.stop()
+        XCTAssertEqual(reply.status, 200, reply.text)
+        let images = try files.map { try PNGCodec.decode($0.data, source: $0.name) }
+        let predictor = try TestModel.predictor(testModelPath)
+        let called = try predictor.predict(images).map { $0[1] >= 0.4 ? 1 : 0 }
+        let maps = try predictor.classActivationMaps(images, classes: called)
+        for ((row, map), (image, classIndex)) in zip(zip(try reply.predictions().results, maps), zip(images, called)) {
+            let heatmap = try XCTUnwrap(row.heatmap, row.file)
+            XCTAssertEqual(heatmap.className, ["benign", "malignant"][classIndex], row.file)
+            XCTAssertEqual(row.label, heatmap.className, row.file)
+            XCTAssertEqual(heatmap.layer, "pool")
+            XCTAssertEqual(heatmap.map.flatMap { $0 }, map.heatmap.values, row.file)
+            XCTAssertEqual(heatmap.map.count, map.heatmap.height)
+            let png = try PNGCodec.decode(try XCTUnwrap(Data(base64Encoded: heatmap.png)), source: row.file)
+            XCTAssertEqual(png, map.heatmap.colored(width: image.width, height: image.height), row.file)
+        }
+        XCTAssertEqual(Set(called), [0, 1], "the samples should be called both ways")
+        XCTAssertEqual(plain.status, 200, plain.text)
+        XCTAssertTrue(plain.text.contains("\"heatmap\":null"), plain.text)
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(try bad.json()["error"] as? String, "heatmaps must be true or false, got 'maybe'")
+        XCTAssertEqual(try model.json()["heatmap_layer"] as? String, "pool")
+    }
+
     func testUnreadableFilesGetTheirOwnErrorAndDoNotFailTheOthers() async throws {
         let server = try await RunningServer()
         let good = try Data(contentsOf: try breakHisSamples()[5])
@@ -81,7 +115,7 @@ final class APITests: XCTestCase {
         // Every key is present, null when it does not apply.
         let first = try XCTUnwrap((try reply.json()["results"] as? [[String: Any]])?[1])
         XCTAssertEqual(Set(first.keys), ["file", "patient", "magnification", "probabilities", "p_malignant", "label", "tta_spread",
-                                         "class_from_name", "error"])
+                                         "class_from_name", "heatmap", "error"])
         XCTAssertTrue(first["p_malignant"] is NSNull)
         XCTAssertTrue(first["class_from_name"] is NSNull, "truncated.png is not a BreakHis name")
     }
