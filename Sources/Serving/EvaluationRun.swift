@@ -16,6 +16,8 @@ public struct EvaluationRun {
     public var threads = 1
     public var preprocessing: Preprocessing?
     public var testTimeAugmentation = TestTimeAugmentation.off
+    /// Whole-image prediction from a grid of crops (`Predictor.crops`).
+    public var crops: CropGrid?
     /// Fit a temperature on the run's validation part first and keep it beside the model (`ModelCalibration`).
     public var calibrate = false
     /// After `run`: the temperature fitted when `calibrate` was set.
@@ -33,7 +35,7 @@ public struct EvaluationRun {
     /// found beside the model), as bc-predict and bc-serve output them; the report shows calibration before and after.
     public mutating func run() throws -> EvaluationReport {
         let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing,
-                                      testTimeAugmentation: testTimeAugmentation, calibrationUse: calibrate ? .ignore : .read)
+                                      testTimeAugmentation: testTimeAugmentation, crops: crops, calibrationUse: calibrate ? .ignore : .read)
         let dataset = try Dataset(root: URL(fileURLWithPath: dataPath))
         guard dataset.classNames == predictor.classNames else {
             throw Failure(description: "\(dataPath) has classes \(dataset.classNames), the model \(predictor.classNames)")
@@ -72,7 +74,7 @@ public struct EvaluationRun {
         let (probabilities, actual) = (validation.map(\.probabilities), validation.map { $0.actual! })
         let temperature = TemperatureScaling.fit(probabilities: probabilities, actual: actual)
         return ModelCalibration(
-            temperature: temperature, model: predictor.modelID, testTimeAugmentation: testTimeAugmentation,
+            temperature: temperature, model: predictor.modelID, testTimeAugmentation: testTimeAugmentation, crops: crops,
             fittedOn: "validation part, \(samples.count) images",
             negativeLogLikelihoodBefore: TemperatureScaling.negativeLogLikelihood(1, probabilities: probabilities, actual: actual),
             negativeLogLikelihoodAfter: TemperatureScaling.negativeLogLikelihood(temperature, probabilities: probabilities, actual: actual))

@@ -11,18 +11,21 @@ public struct ModelCalibration: Codable, Equatable, Sendable {
     /// The test-time augmentation the probabilities were averaged over: averaging softens them, so the
     /// temperature fits that setting only.
     public let testTimeAugmentation: TestTimeAugmentation
+    /// The crop grid's side the probabilities were averaged over (`Predictor.crops`); nil for whole images.
+    public let crops: Int?
     /// What it was fitted on, e.g. "validation part, 160 images".
     public let fittedOn: String
     public let negativeLogLikelihoodBefore, negativeLogLikelihoodAfter: Double
 
-    public init(temperature: Double, model: String, testTimeAugmentation: TestTimeAugmentation, fittedOn: String,
+    public init(temperature: Double, model: String, testTimeAugmentation: TestTimeAugmentation, crops: CropGrid? = nil, fittedOn: String,
                 negativeLogLikelihoodBefore: Double, negativeLogLikelihoodAfter: Double) {
         (self.temperature, self.model, self.testTimeAugmentation, self.fittedOn) = (temperature, model, testTimeAugmentation, fittedOn)
+        self.crops = crops?.side
         (self.negativeLogLikelihoodBefore, self.negativeLogLikelihoodAfter) = (negativeLogLikelihoodBefore, negativeLogLikelihoodAfter)
     }
 
     enum CodingKeys: String, CodingKey {
-        case temperature, model, testTimeAugmentation = "test_time_augmentation", fittedOn = "fitted_on",
+        case temperature, model, testTimeAugmentation = "test_time_augmentation", crops, fittedOn = "fitted_on",
              negativeLogLikelihoodBefore = "nll_before", negativeLogLikelihoodAfter = "nll_after"
     }
 
@@ -36,8 +39,9 @@ public struct ModelCalibration: Codable, Equatable, Sendable {
     }
 
     /// The calibration beside `modelPath`, nil when there is none; throws naming the file when it is unreadable,
-    /// or was fitted for other weights or another test-time augmentation.
-    static func load(besideModel modelPath: String, modelID: String, testTimeAugmentation: TestTimeAugmentation) throws -> ModelCalibration? {
+    /// or was fitted for other weights, another test-time augmentation or other crops.
+    static func load(besideModel modelPath: String, modelID: String, testTimeAugmentation: TestTimeAugmentation,
+                     crops: CropGrid?) throws -> ModelCalibration? {
         let path = path(besideModel: modelPath)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -58,6 +62,11 @@ public struct ModelCalibration: Codable, Equatable, Sendable {
             throw CalibrationFileError(path: path, problem: "was fitted with test-time augmentation \(calibration.testTimeAugmentation.rawValue), "
                                        + "not \(testTimeAugmentation.rawValue): predict with --tta \(calibration.testTimeAugmentation.rawValue), "
                                        + "or fit it again with bc-eval --calibrate --tta \(testTimeAugmentation.rawValue)")
+        }
+        guard calibration.crops == crops?.side else {
+            let fitted = calibration.crops.map { "crops \($0)" } ?? "whole images", asked = crops.map { "crops \($0.side)" } ?? "whole images"
+            throw CalibrationFileError(path: path, problem: "was fitted on \(fitted), not \(asked): predict the way it was fitted, "
+                                       + "or fit it again with bc-eval --calibrate" + (crops.map { " --crops \($0.side)" } ?? ""))
         }
         return calibration
     }

@@ -19,6 +19,8 @@ public final class Predictor {
     let inferenceGraph: Graph
     public let foldedBatchNorms: Int
     public let testTimeAugmentation: TestTimeAugmentation
+    /// Whole-image prediction from a grid of crops; nil: each image resized whole.
+    public let crops: CropGrid?
     public let classNames: [String]
     public let preprocessing: Preprocessing
     public let resize: ResizeMethod
@@ -42,7 +44,8 @@ public final class Predictor {
     let backend: OneDNNBackend
 
     public init(modelPath: String, threads: Int = 1, preprocessing: Preprocessing? = nil, classNames: [String]? = nil,
-                testTimeAugmentation: TestTimeAugmentation = .off, foldBatchNorm: Bool = true, calibrationUse: CalibrationUse = .apply) throws {
+                testTimeAugmentation: TestTimeAugmentation = .off, crops: CropGrid? = nil, foldBatchNorm: Bool = true,
+                calibrationUse: CalibrationUse = .apply) throws {
         let (graph, file) = try loadKerasModel(modelPath)
         let state = file.trainingState?.json
         guard graph.inputShape.count == 3, graph.outputShape.count == 1 else {
@@ -67,27 +70,52 @@ public final class Predictor {
                                  + "\(MachineMemory.describe(oneImage)), but this machine has \(MachineMemory.describe(memory))")
         }
         (self.modelPath, self.graph, self.classNames, self.preprocessing) = (modelPath, graph, names, chosen)
-        self.testTimeAugmentation = testTimeAugmentation
+        (self.testTimeAugmentation, self.crops) = (testTimeAugmentation, crops)
         (inferenceGraph, foldedBatchNorms) = foldBatchNorm ? try graph.foldingBatchNormIntoConvolutions() : (graph, 0)
         resize = Self.trainedResize(state) ?? .bilinear
         modelID = URL(fileURLWithPath: modelPath).lastPathComponent + "@" + Self.weightsDigest(graph)
         calibration = calibrationUse == .ignore ? nil
-            : try ModelCalibration.load(besideModel: modelPath, modelID: modelID, testTimeAugmentation: testTimeAugmentation)
+            : try ModelCalibration.load(besideModel: modelPath, modelID: modelID, testTimeAugmentation: testTimeAugmentation, crops: crops)
         appliesCalibration = calibrationUse == .apply
         pipeline = ImagePipeline(height: graph.inputShape[0], width: graph.inputShape[1], resize: resize, preprocessing: chosen)
         backend = OneDNNBackend(threads: threads)
     }
 
     /// Class probabilities for each image, computed in batches of `batchSize` (averaged over the test-time
-    /// augmentation's transforms).
+    /// augmentation's transforms, and over the crops with `crops`).
     public func predict(_ images: [RGBImage], batchSize: Int = 32) throws -> [[Double]] {
         try predictWithSpread(images, batchSize: batchSize).map(\.probabilities)
     }
 
-    /// `predict`, and how far the test-time augmentation's views disagree on each image: the largest standard
-    /// deviation, over classes, of the views' own (uncalibrated) probabilities; 0 without test-time augmentation.
-    /// A large spread means the call depends on the image's orientation: an image to review.
-    public func predictWithSpread(_ images: [RGBImage], batchSize: Int = 32) throws -> [(probabilities: [Double], spread: Double)] {
+    /// What `predictWithSpread` says of one image.
+    public struct Outcome: Equatable, Sendable {
+        public var probabilities: [Double]
+        /// How far the test-time augmentation's views disagree: the largest standard deviation, over classes, of the
+        /// views' own (uncalibrated) probabilities; with crops, the largest over the crops; 0 without views.
+        public var spread: Double
+        /// With `crops`: each crop's probabilities, in `CropGrid.regions` order.
+        public var crops: [[Double]]?
+    }
+
+    /// `predict`, with each image's spread over the test-time augmentation's views (a large spread means the call
+    /// depends on the image's orientation: an image to review) and, with `crops`, each crop's probabilities.
+    public func predictWithSpread(_ images: [RGBImage], batchSize: Int = 32) throws -> [Outcome] {
+        let temperature = appliesCalibration ? calibration?.temperature : nil
+        func calibrated(_ probabilities: [Double]) -> [Double] { temperature.map { TemperatureScaling.apply($0, to: probabilities) } ?? probabilities }
+        guard let crops else {
+            return try predictViews(images, batchSize: batchSize).map { Outcome(probabilities: calibrated($0.probabilities), spread: $0.spread) }
+        }
+        let count = crops.side * crops.side
+        let perCrop = try predictViews(images.flatMap(crops.crops), batchSize: batchSize)
+        return images.indices.map { image in
+            let own = perCrop[(image * count)..<((image + 1) * count)]
+            let mean = own[own.startIndex].probabilities.indices.map { c in own.reduce(0) { $0 + $1.probabilities[c] } / Double(count) }
+            return Outcome(probabilities: calibrated(mean), spread: own.map(\.spread).max()!, crops: own.map { calibrated($0.probabilities) })
+        }
+    }
+
+    /// The uncalibrated mean probabilities over the test-time augmentation's views of each image, and their spread.
+    private func predictViews(_ images: [RGBImage], batchSize: Int) throws -> [(probabilities: [Double], spread: Double)] {
         let batchSize = affordableBatchSize(batchSize)
         var results: [(probabilities: [Double], spread: Double)] = []
         for start in stride(from: 0, to: images.count, by: batchSize) {
@@ -104,12 +132,11 @@ public final class Predictor {
                 }
             }
             let views = Double(transforms.count)
-            let temperature = appliesCalibration ? calibration?.temperature : nil
             results += (0..<chunk.count).map { row in
                 let span = (row * classes)..<((row + 1) * classes)
                 let probabilities = sums[span].map { $0 / views }
                 let spread = zip(probabilities, squares[span]).map { mean, square in max(0, square / views - mean * mean).squareRoot() }.max()!
-                return (temperature.map { TemperatureScaling.apply($0, to: probabilities) } ?? probabilities, spread)
+                return (probabilities, spread)
             }
         }
         return results

@@ -17,6 +17,8 @@ public struct Upload: Sendable, Equatable {
 public struct ImageScore: Sendable, Equatable {
     public let probabilities: [Double]
     public let spread: Double
+    /// With crops (`Predictor.crops`): each crop's probabilities.
+    public var crops: [[Double]]? = nil
     public var heatmap: ImageHeatmap? = nil
 }
 
@@ -197,7 +199,9 @@ public final class InferenceQueue: Sendable {
             }
         }
         do {
-            var scores = try predictor.predictWithSpread(images, batchSize: maxBatch).map { ImageScore(probabilities: $0.probabilities, spread: $0.spread) }
+            var scores = try predictor.predictWithSpread(images, batchSize: maxBatch).map {
+                ImageScore(probabilities: $0.probabilities, spread: $0.spread, crops: $0.crops)
+            }
             let wanted = scores.indices.filter { items[positions[$0]].heatmapThreshold != nil }
             if !wanted.isEmpty {
                 let positive = ModelInfo.positiveIndex(predictor.classNames)

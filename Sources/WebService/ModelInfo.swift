@@ -21,6 +21,8 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public let testTimeAugmentation: String
     /// The spread at or above which the page flags an image for review: its call depends on how it is turned.
     public let reviewSpread: Double
+    /// With whole-image prediction from crops: crops per side (each result has its crop map); nil otherwise.
+    public let crops: Int?
     /// The layer whose Grad-CAM `POST /api/predict?heatmaps=true` returns; nil for a model without one.
     public let heatmapLayer: String?
 
@@ -38,6 +40,7 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         testTimeAugmentation = predictor.testTimeAugmentation.rawValue
         reviewSpread = Self.reviewSpread
         heatmapLayer = predictor.classActivationLayer
+        crops = predictor.crops?.side
     }
 
     /// A tenth of the probability scale: views that far apart straddle most thresholds one would pick.
@@ -53,6 +56,6 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"
         case positiveClass = "positive_class", preprocessing, resize, threshold, temperature
-        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread", heatmapLayer = "heatmap_layer"
+        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread", crops, heatmapLayer = "heatmap_layer"
     }
 }

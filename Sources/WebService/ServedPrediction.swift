@@ -18,6 +18,9 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
     /// The class a BreakHis file name gives (`SOB_B_...` benign, `SOB_M_...` malignant) when the model has those
     /// two classes: a labelled batch can be checked without bc-eval. Null otherwise.
     public var classFromName: String?
+    /// With whole-image prediction from crops (`bc-serve --crops N`): P(positive class) of each crop, N rows of N,
+    /// top row first. Null otherwise.
+    public var cropMap: [[Double]]?
     /// With `?heatmaps=true`: the Grad-CAM of the class called at the request's threshold. Null otherwise.
     public var heatmap: ServedHeatmap?
     public var error: String?
@@ -45,6 +48,9 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
             label = PredictionTable(classNames: model.classNames, positiveClass: model.positiveIndex, threshold: threshold,
                                     modelID: model.model).label(values)
             heatmap = score.heatmap.map { ServedHeatmap($0, classNames: model.classNames) }
+            if let crops = score.crops, let side = model.crops {
+                cropMap = (0..<side).map { row in crops[(row * side)..<((row + 1) * side)].map { $0[model.positiveIndex] } }
+            }
         case .failure(let failure):
             error = failure.message
         }
@@ -52,7 +58,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case file, patient, magnification, probabilities, pMalignant = "p_malignant", label, ttaSpread = "tta_spread"
-        case classFromName = "class_from_name", heatmap, error
+        case classFromName = "class_from_name", cropMap = "crop_map", heatmap, error
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -65,6 +71,7 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
         try container.encode(label, forKey: .label)
         try container.encode(ttaSpread, forKey: .ttaSpread)
         try container.encode(classFromName, forKey: .classFromName)
+        try container.encode(cropMap, forKey: .cropMap)
         try container.encode(heatmap, forKey: .heatmap)
         try container.encode(error, forKey: .error)
     }

@@ -26,12 +26,15 @@ struct BCEval: ParsableCommand {
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
     @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views: flips and 90-degree rotations).")
     var tta: TestTimeAugmentation = .off
+    @Option(help: "Predict each image from an N x N grid of overlapping crops (each 2/(N+1) of its width and height, resized to the model's input) and average them, instead of resizing the whole image.")
+    var crops: Int?
     @Flag(help: "Fit temperature scaling on the run's validation part and keep it beside the model (best.calibration.json), where bc-predict, bc-serve and later evaluations apply it (a tuned --threshold then applies to the rescaled probabilities).")
     var calibrate = false
 
     func validate() throws {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be at least 2 (crops per side), got \(crops)") }
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }
@@ -44,6 +47,7 @@ struct BCEval: ParsableCommand {
         (evaluation.threshold, evaluation.threads) = (threshold, threads)
         evaluation.preprocessing = preprocessing.flatMap(Preprocessing.init(rawValue:))
         evaluation.testTimeAugmentation = tta
+        evaluation.crops = crops.flatMap(CropGrid.init(side:))
         evaluation.calibrate = calibrate
         do {
             let report = try evaluation.run()

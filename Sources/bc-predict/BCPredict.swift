@@ -27,6 +27,8 @@ struct BCPredict: ParsableCommand {
     @Option(help: "P(malignant) at or above which an image is labelled malignant.") var threshold = 0.5
     @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views: flips and 90-degree rotations).")
     var tta: TestTimeAugmentation = .off
+    @Option(help: "Predict each image from an N x N grid of overlapping crops (each 2/(N+1) of its width and height, resized to the model's input) and average them, instead of resizing the whole image.")
+    var crops: Int?
     @Option(help: "Images per inference batch.") var batchSize = 32
     @Option(help: "oneDNN threads.") var threads = 1
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
@@ -39,6 +41,7 @@ struct BCPredict: ParsableCommand {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1, batchSize >= 1 else { throw ValidationError("--threads and --batch-size must be at least 1") }
         guard (0...1).contains(heatmapOpacity) else { throw ValidationError("--heatmap-opacity must be between 0 and 1") }
+        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be at least 2 (crops per side), got \(crops)") }
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }
@@ -55,7 +58,7 @@ struct BCPredict: ParsableCommand {
         let predictor: Predictor
         do {
             predictor = try Predictor(modelPath: model, threads: threads, preprocessing: preprocessing.flatMap(Preprocessing.init(rawValue:)),
-                                      testTimeAugmentation: tta)
+                                      testTimeAugmentation: tta, crops: crops.flatMap(CropGrid.init(side:)))
         } catch {
             FileHandle.standardError.write(Data("bc-predict: error: \(error)\n".utf8))
             throw ExitCode(1)

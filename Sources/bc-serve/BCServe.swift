@@ -26,6 +26,8 @@ struct BCServe: AsyncParsableCommand {
     @Option(help: "Input preprocessing when the model file does not say (caffe, torch, none).") var preprocessing: String?
     @Option(help: "Test-time augmentation: off, flips (4 views) or dihedral (8 views); with views, each image gets its spread and the page flags images whose views disagree.")
     var tta: TestTimeAugmentation = .off
+    @Option(help: "Predict each image from an N x N grid of overlapping crops (each 2/(N+1) of its width and height, resized to the model's input) and average them; the page shows each image's crop map.")
+    var crops: Int?
     @Option(help: "Images run through the model at once.") var maxBatch = ServeLimits().maxBatch
     @Option(help: "Files per request (zip entries count).") var maxFiles = ServeLimits().maxFiles
     @Option(help: "MiB per request body.") var maxUploadMb = ServeLimits().maxBodyBytes >> 20
@@ -54,6 +56,7 @@ struct BCServe: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no file at \(model)") }
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be at least 2 (crops per side), got \(crops)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard maxBatch >= 1, maxFiles >= 1, maxUploadMb >= 1 else {
             throw ValidationError("--max-batch, --max-files and --max-upload-mb must be at least 1")
@@ -83,13 +86,14 @@ struct BCServe: AsyncParsableCommand {
         var limits = ServeLimits()
         (limits.maxBatch, limits.maxFiles, limits.maxBodyBytes, limits.queueCapacity) = (maxBatch, maxFiles, maxUploadMb << 20, queueCapacity)
         let (path, threads, preprocessing, tta) = (model, threads, preprocessing.flatMap(Preprocessing.init(rawValue:)), tta)
+        let grid = crops.flatMap(CropGrid.init(side:))
         let log = RequestLogOptions(fileNames: logFileNames) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let server: WebServer, token: AccessToken?, tls = tlsFiles
         do {
             token = try accessToken()
             try tls?.check()
             server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: log) {
-                try Predictor(modelPath: path, threads: threads, preprocessing: preprocessing, testTimeAugmentation: tta)
+                try Predictor(modelPath: path, threads: threads, preprocessing: preprocessing, testTimeAugmentation: tta, crops: grid)
             }
         } catch {
             FileHandle.standardError.write(Data("bc-serve: error: \(error)\n".utf8))

@@ -42,6 +42,7 @@ def rows(driver):
             truth: (tr.querySelector('td.truth').firstChild || {}).textContent || '',
             spread: (tr.querySelector('td.spread').firstChild || {}).textContent || '',
             review: !!tr.querySelector('td.spread .badge.review'),
+            crops: Array.from(tr.querySelectorAll('td.p .cropmap span')).map(s => Number(s.dataset.p)),
             disagrees: tr.classList.contains('disagrees'), patient: tr.querySelector('td.patient').textContent,
             thumb: !!tr.querySelector('img.thumb') }));""")
 
@@ -166,6 +167,11 @@ def run(driver, args, expected, downloads):
     status = driver.find_element(By.ID, "status").text
     check((f"{review} flagged for review" in status) == (review > 0), f"status {status!r} with {review} flagged")
     print(f"spreads: {sorted(expected['spreads'].values())}, flagged for review: {review}")
+
+    # Whole images from 2x2 crops: each row's crop map holds its crops' P(malignant), top row first.
+    check("2\u00d72 crops" in driver.find_element(By.ID, "model").text, "the model line does not name the crops")
+    for row in table:
+        check(row["crops"] == expected["crop_maps"].get(row["file"], []), f"{row['file']}: crop map {row['crops']}")
 
     # The slider: keyboard steps of 0.01 up to a threshold between the scored images' probabilities.
     scores = sorted(p for p in expected["files"].values() if p is not None)

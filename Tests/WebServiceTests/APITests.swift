@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Images
+import Serving
 import WebService
 import XCTest
 import ZIPFoundation
@@ -87,6 +88,23 @@ final class APITests: XCTestCase {
         XCTAssertEqual(try model.json()["heatmap_layer"] as? String, "pool")
     }
 
+    /// With `--crops 2`, each row's P(malignant) is the mean over its 2x2 crops and `crop_map` holds the crops' own,
+    /// top row first, as the predictor computes them; `/api/model` says how many crops per side.
+    func testCropsGiveEachImageItsCropMap() async throws {
+        let server = try await RunningServer(crops: CropGrid(side: 2))
+        let files = try breakHisSamples().prefix(3).map { (name: $0.lastPathComponent, data: try Data(contentsOf: $0)) }
+        let reply = try await HTTP.upload(files, to: server.base.appendingPathComponent("api/predict"))
+        let model = try await HTTP.get(server.base.appendingPathComponent("api/model"))
+        await server.stop()
+        XCTAssertEqual(reply.status, 200, reply.text)
+        for (row, expected) in zip(try reply.predictions().results, try referenceScores(files.map(\.data), crops: CropGrid(side: 2))) {
+            let crops = try XCTUnwrap(expected.crops)
+            XCTAssertEqual(row.pMalignant, expected.probabilities[1], row.file)
+            XCTAssertEqual(row.cropMap, [[crops[0][1], crops[1][1]], [crops[2][1], crops[3][1]]], row.file)
+        }
+        XCTAssertEqual(try model.json()["crops"] as? Int, 2)
+    }
+
     func testUnreadableFilesGetTheirOwnErrorAndDoNotFailTheOthers() async throws {
         let server = try await RunningServer()
         let good = try Data(contentsOf: try breakHisSamples()[5])
@@ -115,7 +133,7 @@ final class APITests: XCTestCase {
         // Every key is present, null when it does not apply.
         let first = try XCTUnwrap((try reply.json()["results"] as? [[String: Any]])?[1])
         XCTAssertEqual(Set(first.keys), ["file", "patient", "magnification", "probabilities", "p_malignant", "label", "tta_spread",
-                                         "class_from_name", "heatmap", "error"])
+                                         "class_from_name", "crop_map", "heatmap", "error"])
         XCTAssertTrue(first["p_malignant"] is NSNull)
         XCTAssertTrue(first["class_from_name"] is NSNull, "truncated.png is not a BreakHis name")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Serving
 import WebService
 import XCTest
 
@@ -27,22 +28,24 @@ final class BrowserTests: XCTestCase {
         files.append(notPNG)
 
         let samples = try breakHisSamples()
-        let scores = try referenceScores(try samples.map { try Data(contentsOf: $0) }, testTimeAugmentation: .flips)
+        let scores = try referenceScores(try samples.map { try Data(contentsOf: $0) }, testTimeAugmentation: .flips, crops: CropGrid(side: 2))
         var expected: [String: Any] = [truncated.lastPathComponent: NSNull(), notPNG.lastPathComponent: NSNull()]
-        var spreads: [String: Double] = [:]
+        var spreads: [String: Double] = [:], cropMaps: [String: [Double]] = [:]
         for (sample, score) in zip(samples, scores) {
             expected[sample.lastPathComponent] = score.probabilities[1]
             spreads[sample.lastPathComponent] = score.spread
+            cropMaps[sample.lastPathComponent] = score.crops!.map { $0[1] }
         }
         let expectedFile = folder.appendingPathComponent("expected.json")
         try JSONSerialization.data(withJSONObject: [
             "model": try testModelID(), "positive": "malignant", "files": expected, "spreads": spreads,
-            "review_spread": ModelInfo.reviewSpread,
+            "review_spread": ModelInfo.reviewSpread, "crop_maps": cropMaps,
         ]).write(to: expectedFile)
 
         try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
         let token = "browser-test-token-\(UUID().uuidString)"
-        let server = try await RunningServer(token: try AccessToken(token, source: "test"), testTimeAugmentation: .flips)
+        let server = try await RunningServer(token: try AccessToken(token, source: "test"), testTimeAugmentation: .flips,
+                                             crops: CropGrid(side: 2))
         let output: String
         do {
             output = try await runPythonDetached("bc_serve_browser.py", ["--url", server.base.absoluteString, "--token", token, "--expected",

@@ -35,7 +35,7 @@ enum TestModel {
         try writeKerasModel(graph, to: path, state: TrainingState(json: ["classNames": ["benign", "malignant"]]))
     }
 
-    static func predictor(_ path: String, testTimeAugmentation: TestTimeAugmentation = .off) throws -> Predictor {
-        try Predictor(modelPath: path, threads: 1, preprocessing: preprocessing, testTimeAugmentation: testTimeAugmentation)
+    static func predictor(_ path: String, testTimeAugmentation: TestTimeAugmentation = .off, crops: CropGrid? = nil) throws -> Predictor {
+        try Predictor(modelPath: path, threads: 1, preprocessing: preprocessing, testTimeAugmentation: testTimeAugmentation, crops: crops)
     }
 }

@@ -40,10 +40,11 @@ final class RunningServer {
     var base: URL { URL(string: "\(scheme)://127.0.0.1:\(port)")! }
 
     init(limits: ServeLimits = ServeLimits(), threshold: Double = 0.5, token: AccessToken? = nil,
-         requestLog: RequestLogOptions? = nil, tls: TLSFiles? = nil, testTimeAugmentation: TestTimeAugmentation = .off) async throws {
+         requestLog: RequestLogOptions? = nil, tls: TLSFiles? = nil, testTimeAugmentation: TestTimeAugmentation = .off,
+         crops: CropGrid? = nil) async throws {
         let path = testModelPath
         server = try WebServer(limits: limits, threshold: threshold, token: token, requestLog: requestLog) {
-            try TestModel.predictor(path, testTimeAugmentation: testTimeAugmentation)
+            try TestModel.predictor(path, testTimeAugmentation: testTimeAugmentation, crops: crops)
         }
         scheme = tls == nil ? "http" : "https"
         let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -129,9 +130,9 @@ func referenceProbabilities(_ files: [Data]) throws -> [[Double]] {
 }
 
 /// The predictor's own probabilities and test-time augmentation spreads.
-func referenceScores(_ files: [Data], testTimeAugmentation: TestTimeAugmentation = .off) throws -> [(probabilities: [Double], spread: Double)] {
+func referenceScores(_ files: [Data], testTimeAugmentation: TestTimeAugmentation = .off, crops: CropGrid? = nil) throws -> [Predictor.Outcome] {
     let images = try files.map { try PNGCodec.decode($0, source: "reference") }
-    return try TestModel.predictor(testModelPath, testTimeAugmentation: testTimeAugmentation).predictWithSpread(images)
+    return try TestModel.predictor(testModelPath, testTimeAugmentation: testTimeAugmentation, crops: crops).predictWithSpread(images)
 }
 
 /// This process's resident memory in MiB (Linux).
