@@ -22,6 +22,8 @@ public struct EvaluationRun {
     public var calibrate = false
     /// After `run`: the temperature fitted when `calibrate` was set.
     public private(set) var fittedCalibration: ModelCalibration?
+    /// After `run`: `Predictor.cropScaleWarning`.
+    public private(set) var cropScaleWarning: String?
 
     public init(modelPath: String, dataPath: String, split: String?, outputDirectory: URL) {
         (self.modelPath, self.dataPath, self.split, self.outputDirectory) = (modelPath, dataPath, split, outputDirectory)
@@ -36,6 +38,7 @@ public struct EvaluationRun {
     public mutating func run() throws -> EvaluationReport {
         let predictor = try Predictor(modelPath: modelPath, threads: threads, preprocessing: preprocessing,
                                       testTimeAugmentation: testTimeAugmentation, crops: crops, calibrationUse: calibrate ? .ignore : .read)
+        cropScaleWarning = predictor.cropScaleWarning
         let dataset = try Dataset(root: URL(fileURLWithPath: dataPath))
         guard dataset.classNames == predictor.classNames else {
             throw Failure(description: "\(dataPath) has classes \(dataset.classNames), the model \(predictor.classNames)")

@@ -21,6 +21,9 @@ public final class Predictor {
     public let testTimeAugmentation: TestTimeAugmentation
     /// Whole-image prediction from a grid of crops; nil: each image resized whole.
     public let crops: CropGrid?
+    /// With `crops`, when the model's training record shows it never saw views that large: why its calls on crops
+    /// may be poor. Nil otherwise, and for files without a training record (nothing is known).
+    public let cropScaleWarning: String?
     public let classNames: [String]
     public let preprocessing: Preprocessing
     public let resize: ResizeMethod
@@ -71,6 +74,7 @@ public final class Predictor {
         }
         (self.modelPath, self.graph, self.classNames, self.preprocessing) = (modelPath, graph, names, chosen)
         (self.testTimeAugmentation, self.crops) = (testTimeAugmentation, crops)
+        cropScaleWarning = crops.flatMap { Self.cropScaleWarning($0, trainedZoom: Self.trainedZoomRange(state)) }
         (inferenceGraph, foldedBatchNorms) = foldBatchNorm ? try graph.foldingBatchNormIntoConvolutions() : (graph, 0)
         resize = Self.trainedResize(state) ?? .bilinear
         modelID = URL(fileURLWithPath: modelPath).lastPathComponent + "@" + Self.weightsDigest(graph)
@@ -180,6 +184,25 @@ public final class Predictor {
     private static func trainedResize(_ state: JSON?) -> ResizeMethod? {
         guard case .object(let data)? = trainedConfig(state)?["data"], case .string(let name)? = data["resize"] else { return nil }
         return ResizeMethod(rawValue: name)
+    }
+
+    /// The augmentation's `zoom_range` the model was trained with (Keras' meaning: a zoom z shows z of the image's
+    /// width or height, so z < 1 magnifies); [1, 1] when the record has no zoom.
+    private static func trainedZoomRange(_ state: JSON?) -> [Double]? {
+        guard case .object(let data)? = trainedConfig(state)?["data"] else { return nil }
+        guard case .object(let augmentation)? = data["augmentation"], case .array(let range)? = augmentation["zoom_range"] else { return [1, 1] }
+        let values = range.compactMap { if case .number(let value) = $0 { value } else { nil } }
+        return values.count == 2 ? values : nil
+    }
+
+    /// A crop of 2 / (n + 1) of each side shows the tissue (n + 1) / 2 times larger than the whole image resized.
+    static func cropScaleWarning(_ crops: CropGrid, trainedZoom: [Double]?) -> String? {
+        guard let smallest = trainedZoom?.min() else { return nil }
+        let fraction = 2 / Double(crops.side + 1)
+        guard fraction < smallest - 1e-9 else { return nil }
+        return String(format: "--crops %d shows the model each crop %.2f times larger than the whole image, but it was trained on "
+                      + "views at most %.2f times larger (zoom_range down to %g): expect poorer calls; train with zoom_range reaching "
+                      + "%.2f for crops, or predict whole images", crops.side, 1 / fraction, 1 / smallest, smallest, fraction)
     }
 
     private static func trainedClassNames(_ state: JSON?) -> [String]? {

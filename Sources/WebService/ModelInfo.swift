@@ -23,6 +23,8 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public let reviewSpread: Double
     /// With whole-image prediction from crops: crops per side (each result has its crop map); nil otherwise.
     public let crops: Int?
+    /// `Predictor.cropScaleWarning`: the page shows it beside the model.
+    public let cropWarning: String?
     /// The layer whose Grad-CAM `POST /api/predict?heatmaps=true` returns; nil for a model without one.
     public let heatmapLayer: String?
 
@@ -41,6 +43,7 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         reviewSpread = Self.reviewSpread
         heatmapLayer = predictor.classActivationLayer
         crops = predictor.crops?.side
+        cropWarning = predictor.cropScaleWarning
     }
 
     /// A tenth of the probability scale: views that far apart straddle most thresholds one would pick.
@@ -56,6 +59,6 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"
         case positiveClass = "positive_class", preprocessing, resize, threshold, temperature
-        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread", crops, heatmapLayer = "heatmap_layer"
+        case testTimeAugmentation = "test_time_augmentation", reviewSpread = "review_spread", crops, cropWarning = "crop_warning", heatmapLayer = "heatmap_layer"
     }
 }

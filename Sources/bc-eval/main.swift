@@ -51,6 +51,7 @@ struct BCEval: ParsableCommand {
         evaluation.calibrate = calibrate
         do {
             let report = try evaluation.run()
+            if let warning = evaluation.cropScaleWarning { FileHandle.standardError.write(Data("bc-eval: warning: \(warning)\n".utf8)) }
             if let fitted = evaluation.fittedCalibration {
                 print(String(format: "temperature %.4f fitted on the %@: validation NLL %.4f -> %.4f; wrote %@\n", fitted.temperature,
                              fitted.fittedOn, fitted.negativeLogLikelihoodBefore, fitted.negativeLogLikelihoodAfter,

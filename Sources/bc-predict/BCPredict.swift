@@ -63,6 +63,7 @@ struct BCPredict: ParsableCommand {
             FileHandle.standardError.write(Data("bc-predict: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        if let warning = predictor.cropScaleWarning { FileHandle.standardError.write(Data("bc-predict: warning: \(warning)\n".utf8)) }
         if let calibration = predictor.calibration {
             FileHandle.standardError.write(Data(String(format: "bc-predict: probabilities rescaled by temperature %.4f from %@\n",
                                                        calibration.temperature, ModelCalibration.path(besideModel: model)).utf8))

@@ -99,6 +99,7 @@ struct BCServe: AsyncParsableCommand {
             FileHandle.standardError.write(Data("bc-serve: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        if let warning = server.model.cropWarning { FileHandle.standardError.write(Data("bc-serve: warning: \(warning)\n".utf8)) }
         if !isLoopback, tls == nil {
             FileHandle.standardError.write(Data(("bc-serve: warning: without --tls-cert and --tls-key, images"
                 + (token == nil ? "" : " and the access token") + " cross the network unencrypted\n").utf8))

@@ -69,4 +69,17 @@ final class CropGridTests: XCTestCase {
             XCTAssertTrue("\(error)".hasSuffix("was fitted on crops 3, not whole images: predict the way it was fitted, or fit it again with bc-eval --calibrate"), "\(error)")
         }
     }
+
+    /// Crops of 2 / (n + 1) of each side need a model trained with zoom down to that fraction; without a training
+    /// record nothing is claimed.
+    func testCropScaleWarningComparesTheCropsWithTheTrainedZoom() {
+        XCTAssertEqual(Predictor.cropScaleWarning(CropGrid(side: 3)!, trainedZoom: [1, 1]),
+                       "--crops 3 shows the model each crop 2.00 times larger than the whole image, but it was trained on views at most "
+                       + "1.00 times larger (zoom_range down to 1): expect poorer calls; train with zoom_range reaching 0.50 for crops, "
+                       + "or predict whole images")
+        XCTAssertNotNil(Predictor.cropScaleWarning(CropGrid(side: 4)!, trainedZoom: [0.5, 1]))
+        XCTAssertNil(Predictor.cropScaleWarning(CropGrid(side: 3)!, trainedZoom: [0.5, 1]))
+        XCTAssertNil(Predictor.cropScaleWarning(CropGrid(side: 2)!, trainedZoom: [1.2, 0.6]))
+        XCTAssertNil(Predictor.cropScaleWarning(CropGrid(side: 9)!, trainedZoom: nil))
+    }
 }
