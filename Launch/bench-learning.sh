@@ -5,31 +5,46 @@
 # the script prints each run's best and last validation accuracy and loss, then per framework their mean, standard
 # deviation and range, and Welch's two-sample t-test between them. bc-train runs on 2 ranks x 1 thread, Keras
 # (Tests/Benchmarks/keras_learning.py, train_on_batch) on 2 threads. Not a test: about 5 minutes per seed here.
+# The second task (--task breakhis-tiles) is made of real images: the eight BreakHis samples cut into 560 tiles of
+# 64x64 (Tests/Benchmarks/breakhis_tiles.py), split image-wise (data.split image: tiles of one slide image fall in
+# several parts; 7 patients are too few for a patient-wise validation part), with the same recipe.
 #   Launch/bench-learning.sh                 # seeds 1-5
 #   Launch/bench-learning.sh --seeds "1 2"   # fewer
+#   Launch/bench-learning.sh --task breakhis-tiles
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="1 2 3 4 5"
+task=quickstart
 while (($#)); do
     case "$1" in
         --seeds) seeds="$2"; shift 2 ;;
-        *) echo "bench-learning: unknown option $1 (options: --seeds \"1 2 3\")" >&2; exit 2 ;;
+        --task) task="$2"; shift 2 ;;
+        *) echo "bench-learning: unknown option $1 (options: --seeds \"1 2 3\", --task quickstart|breakhis-tiles)" >&2; exit 2 ;;
     esac
 done
+case "$task" in
+    quickstart) task_settings=() ;;
+    breakhis-tiles) task_settings=(--set data.split=image) ;;
+    *) echo "bench-learning: unknown task $task (quickstart or breakhis-tiles)" >&2; exit 2 ;;
+esac
 source Launch/setup.sh
 ensure_python_referee
 for product in bc-train bc-data; do swift build -c release --product "$product"; done
 bin="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d /tmp/bench-learning.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-"$bin/bc-data" synth --output "$work/data" --patients 40 --images-per-patient 20 --size 64 --seed 1 >/dev/null
+if [[ $task == quickstart ]]; then
+    "$bin/bc-data" synth --output "$work/data" --patients 40 --images-per-patient 20 --size 64 --seed 1 >/dev/null
+else
+    "$BC_PYTHON" Tests/Benchmarks/breakhis_tiles.py "$work/data" >/dev/null
+fi
 
-echo "bench-learning: the quickstart task (Launch/quickstart.json) from scratch, seeds $seeds; $(lscpu | sed -n 's/^Model name: *//p')"
+echo "bench-learning: task $task with the quickstart recipe (Launch/quickstart.json) from scratch, seeds $seeds; $(lscpu | sed -n 's/^Model name: *//p')"
 printf '%-9s %5s %9s %9s %9s %9s\n' framework seed "best acc" "last acc" "best loss" "last loss"
 for seed in $seeds; do
     mpirun -n 2 --bind-to none "$bin/bc-train" Launch/quickstart.json --no-resume --set "run_name=learn-$seed" \
         --set "output_dir=$work/runs" --set "data.root=$work/data" --set "training.seed=$seed" \
-        --set "callbacks.progress=epochs" >"$work/bc-$seed.log" 2>&1 \
+        --set "callbacks.progress=epochs" "${task_settings[@]}" >"$work/bc-$seed.log" 2>&1 \
         || { tail -n 5 "$work/bc-$seed.log" >&2; exit 1; }
     "$BC_PYTHON" - "$work/runs/learn-$seed/history.csv" "$seed" >>"$work/results.jsonl" <<'PY'
 import csv, json, sys

@@ -24,22 +24,32 @@ public final class Dropout: Layer {
     }
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        guard context.training, rate > 0 else { return inputs[0] }
+        guard context.training, rate > 0 else {
+            savedMask = nil  // backward of a pass without dropout (Grad-CAM) is the identity
+            return inputs[0]
+        }
         let x = inputs[0], batch = x.shape[0], perSample = x.count / max(batch, 1)
         precondition(context.sampleKeys.count == batch,
                      "\(name): \(context.sampleKeys.count) sample keys for a batch of \(batch)")
-        let keep = 1 / (1 - rate), layerSeed = stableHash(name)
-        // Drawn in row-major order, so a sample's mask does not depend on the layout `x` arrives in.
         var mask = Tensor(uninitializedShape: x.shape)
         mask.withUnsafeMutableBufferPointer { values in
             for sample in 0..<batch {
-                var generator = SplitMix64(seed: mixSeed(context.sampleKeys[sample], layerSeed))
-                for i in 0..<perSample { values[sample * perSample + i] = generator.nextUnitFloat() < rate ? 0 : keep }
+                for (i, value) in self.mask(sampleKey: context.sampleKeys[sample], count: perSample).enumerated() {
+                    values[sample * perSample + i] = value
+                }
             }
         }
         let layoutMask = mask.converted(to: x.layout)
         savedMask = layoutMask
         return x.multiplied(elementwiseBy: layoutMask)
+    }
+
+    /// One sample's mask over `count` values in row-major order (so it does not depend on the layout the input
+    /// arrives in): 0 where dropped, 1 / (1 - rate) where kept, drawn from the sample's key and the layer's name.
+    public func mask(sampleKey: UInt64, count: Int) -> [Float] {
+        let keep = 1 / (1 - rate)
+        var generator = SplitMix64(seed: mixSeed(sampleKey, stableHash(name)))
+        return (0..<count).map { _ in generator.nextUnitFloat() < rate ? 0 : keep }
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {

@@ -101,11 +101,12 @@ public final class Graph {
             let node = nodes[index], context = context(index)
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
                 let inputs = node.inputs.map { values[$0]! }
-                if fusesReLU && fusedReLU[index] != nil {
+                // The retained output must be the node's own, not the ReLU's after it: that pair runs unfused.
+                if fusesReLU && fusedReLU[index] != nil && index != retaining {
                     if let batchNorm = node.layer as? BatchNormalization { return batchNorm.forward(inputs, context: context, thenReLU: true) }
                     if let add = node.layer as? Add { return add.forwardThenReLU(inputs, context: context) }
                 }
-                if fusesReLU, let relu = node.layer as? Activation, fusedReLU[node.inputs[0]] == index {
+                if fusesReLU, let relu = node.layer as? Activation, fusedReLU[node.inputs[0]] == index, node.inputs[0] != retaining {
                     return relu.forward(appliedBefore: inputs[0], context: context)
                 }
                 return node.layer.forward(inputs, context: context)

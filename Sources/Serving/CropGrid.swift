@@ -5,11 +5,13 @@ import Images
 /// model's input like a whole image, so the model sees the tissue (n + 1) / 2 times larger than when the whole
 /// image is resized. The image's probabilities are the mean of its crops'; the crops' own form a coarse map.
 public struct CropGrid: Equatable, Sendable, CustomStringConvertible {
-    /// Crops along each side (2 or more).
+    /// Crops along each side.
     public let side: Int
+    /// The sides allowed: beyond 16 crops a side, a crop shows the model the tissue over 8 times larger.
+    public static let sides = 2...16
 
     public init?(side: Int) {
-        guard side >= 2 else { return nil }
+        guard Self.sides.contains(side) else { return nil }
         self.side = side
     }
 
@@ -20,7 +22,7 @@ public struct CropGrid: Equatable, Sendable, CustomStringConvertible {
         public let x, y, width, height: Int
     }
 
-    /// The crops of a `width` x `height` image, row by row from the top left: sizes round(2 * side / (n + 1)),
+    /// The crops of a `width` x `height` image, row by row from the top left: sizes round(2 * length / (n + 1)),
     /// origins spread evenly (rounded) from 0 to the last position that fits.
     public func regions(width: Int, height: Int) -> [Region] {
         let (cropWidth, cropHeight) = (Self.cropSize(width, side), Self.cropSize(height, side))

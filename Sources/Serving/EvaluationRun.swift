@@ -50,7 +50,7 @@ public struct EvaluationRun {
             (fittedCalibration, temperature) = (fitted, fitted.temperature)
         }
         let predictions = try predict(try samples(of: split, in: dataset), with: predictor)
-        let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
+        let positive = predictor.positiveClass
         let report = EvaluationReport(predictions: predictions, classNames: predictor.classNames, positiveClass: positive,
                                       threshold: threshold, temperature: temperature)
         try write(report, temperature.map { temperature in predictions.map { $0.scaled(by: temperature) } } ?? predictions, predictor)
@@ -125,7 +125,7 @@ public struct EvaluationRun {
     /// pixels wide; nil for a model without a layer Grad-CAM can weight.
     private func errorExamples(_ predictions: [ImagePrediction], report: EvaluationReport,
                                predictor: Predictor) throws -> (examples: [ErrorExample], layer: String)? {
-        guard let layer = predictor.classActivationLayer else { return nil }
+        guard let layer = predictor.classActivationLayer else { return nil }  // no layer, or no softmax scores
         let errors = EvaluationReport.mostConfidentErrors(predictions, positiveClass: report.positiveClass, threshold: threshold,
                                                           limit: Self.errorGalleryLimit)
         let images = try errors.map { try PNGCodec.decode(contentsOf: URL(fileURLWithPath: $0.prediction.file)) }

@@ -40,17 +40,20 @@ public struct ClassActivationMap: Sendable, Equatable {
 }
 
 extension Predictor {
-    /// The layer Grad-CAM weights: the model's last output with height and width.
-    public var classActivationLayer: String? { inferenceGraph.lastSpatialNode.map { inferenceGraph.nodes[$0].layer.name } }
+    /// The layer Grad-CAM weights: the model's last output with height and width; nil when there is none, or when
+    /// the model does not end in a softmax (Grad-CAM weights by the scores before it).
+    public var classActivationLayer: String? {
+        guard (inferenceGraph.outputLayer as? SoftmaxOutputLayer)?.endsInSoftmax == true else { return nil }
+        return inferenceGraph.lastSpatialNode.map { inferenceGraph.nodes[$0].layer.name }
+    }
 
     /// Grad-CAM maps of `images` (as the model sees them, without test-time augmentation), each for its class in
-    /// `classes`. Throws for a model without a spatial layer.
+    /// `classes`. Throws for a model without `classActivationLayer`.
     public func classActivationMaps(_ images: [RGBImage], classes: [Int], batchSize: Int = 32) throws -> [ClassActivationMap] {
         precondition(images.count == classes.count, "one class per image")
-        guard let target = inferenceGraph.lastSpatialNode else {
-            throw KerasFileError(file: modelPath, "has no layer with a height and width after its input: Grad-CAM needs one")
+        guard let layer = classActivationLayer, let target = inferenceGraph.lastSpatialNode else {
+            throw KerasFileError(file: modelPath, "has no layer with a height and width followed by softmax class scores, which Grad-CAM needs")
         }
-        let layer = inferenceGraph.nodes[target].layer.name
         let batchSize = affordableBatchSize(batchSize)
         var maps: [ClassActivationMap] = []
         for start in stride(from: 0, to: images.count, by: batchSize) {

@@ -52,8 +52,12 @@ public struct PredictionTable: Sendable {
 
     public func label(_ probabilities: [Double]) -> String { classNames[labelIndex(probabilities)] }
 
-    /// The class called: the positive one at or above the threshold (two classes), else the most probable.
     public func labelIndex(_ probabilities: [Double]) -> Int {
+        Self.calledClass(probabilities, positiveClass: positiveClass, threshold: threshold)
+    }
+
+    /// The class called: the positive one at or above the threshold (two classes), else the most probable.
+    public static func calledClass(_ probabilities: [Double], positiveClass: Int, threshold: Double) -> Int {
         EvaluationReport.label(of: ImagePrediction(file: "", actual: nil, probabilities: probabilities), positiveClass: positiveClass,
                                threshold: threshold)
     }

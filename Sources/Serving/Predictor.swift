@@ -25,6 +25,9 @@ public final class Predictor {
     /// may be poor. Nil otherwise, and for files without a training record (nothing is known).
     public let cropScaleWarning: String?
     public let classNames: [String]
+    /// The class whose probability is P(malignant) and whose label applies at or above a threshold: "malignant"
+    /// when the model has such a class, else the last class (as bc-eval chooses).
+    public var positiveClass: Int { classNames.firstIndex(of: "malignant") ?? classNames.count - 1 }
     public let preprocessing: Preprocessing
     public let resize: ResizeMethod
     /// A short identity for outputs: the file name and the first 12 hex digits of its weights' checksum.
@@ -97,7 +100,8 @@ public final class Predictor {
         /// How far the test-time augmentation's views disagree: the largest standard deviation, over classes, of the
         /// views' own (uncalibrated) probabilities; with crops, the largest over the crops; 0 without views.
         public var spread: Double
-        /// With `crops`: each crop's probabilities, in `CropGrid.regions` order.
+        /// With `crops`: each crop's probabilities, in `CropGrid.regions` order (rescaled by the same temperature as
+        /// the image's, so that the map reads on its scale).
         public var crops: [[Double]]?
     }
 

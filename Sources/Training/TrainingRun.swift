@@ -130,7 +130,7 @@ public enum TrainingRun {
                                   order: config.data.balancedSampling ? .classBalanced : .shuffled)!
         let validation = try loader("validation", augmentation: .none, order: .sequential)
         if let planDirectory {
-            let plan = RunPlan(config: config, loader: training, classNames: dataset.classNames, classWeight: loss.classWeights,
+            let plan = RunPlan(config: config, loader: training, model: model, classNames: dataset.classNames, classWeight: loss.classWeights,
                                worldSize: world.size)
             try agree(world) { if world.rank == 0 { try plan.write(to: planDirectory, model: model, optimizer: optimizer) } }
             log("wrote \(planDirectory.path): initial.h5, plan.json (\(config.training.epochs) epochs of "

@@ -23,7 +23,7 @@ public struct ImageScore: Sendable, Equatable {
 }
 
 /// An image's Grad-CAM for the class called at the request's threshold: the map, and the map coloured at the
-/// image's size as a PNG (the page lays it over the image at the opacity the user picks).
+/// image's size (at most 1024 pixels a side) as a PNG; the page lays it over the image at the opacity the user picks.
 public struct ImageHeatmap: Sendable, Equatable {
     public let map: ClassActivationMap
     public let png: Data
@@ -199,28 +199,41 @@ public final class InferenceQueue: Sendable {
             }
         }
         do {
-            var scores = try predictor.predictWithSpread(images, batchSize: maxBatch).map {
+            let scores = try predictor.predictWithSpread(images, batchSize: maxBatch).map {
                 ImageScore(probabilities: $0.probabilities, spread: $0.spread, crops: $0.crops)
-            }
-            let wanted = scores.indices.filter { items[positions[$0]].heatmapThreshold != nil }
-            if !wanted.isEmpty {
-                let positive = ModelInfo.positiveIndex(predictor.classNames)
-                let classes = wanted.map { index in
-                    PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: items[positions[index]].heatmapThreshold!,
-                                    modelID: predictor.modelID).labelIndex(scores[index].probabilities)
-                }
-                let maps = try predictor.classActivationMaps(wanted.map { images[$0] }, classes: classes, batchSize: maxBatch)
-                for (index, map) in zip(wanted, maps) {
-                    let image = images[index]
-                    scores[index].heatmap = ImageHeatmap(map: map, png: try PNGCodec.encode(map.heatmap.colored(width: image.width, height: image.height)))
-                }
             }
             for (position, score) in zip(positions, scores) { outcomes[position] = .success(score) }
         } catch {
             for position in positions { outcomes[position] = .failure(InferenceFailure(message: "inference failed: \(error)")) }
+            return outcomes
         }
+        addHeatmaps(predictor, to: &outcomes, of: images, at: positions, for: items)
         return outcomes
     }
+
+    /// The Grad-CAM of each predicted item that asks for it, for the class called at its threshold, coloured at
+    /// the image's size (at most `heatmapSide` pixels a side). A map that cannot be made leaves the row without one.
+    private func addHeatmaps(_ predictor: Predictor, to outcomes: inout [Outcome], of images: [RGBImage], at positions: [Int],
+                             for items: [Item]) {
+        let wanted = images.indices.compactMap { index -> (image: Int, threshold: Double, score: ImageScore)? in
+            guard let threshold = items[positions[index]].heatmapThreshold, case .success(let score) = outcomes[positions[index]] else { return nil }
+            return (index, threshold, score)
+        }
+        guard !wanted.isEmpty else { return }
+        let classes = wanted.map { PredictionTable.calledClass($0.score.probabilities, positiveClass: predictor.positiveClass, threshold: $0.threshold) }
+        guard let maps = try? predictor.classActivationMaps(wanted.map { images[$0.image] }, classes: classes, batchSize: maxBatch) else { return }
+        for (item, map) in zip(wanted, maps) {
+            let image = images[item.image], scale = min(1, Double(Self.heatmapSide) / Double(max(image.width, image.height)))
+            let (width, height) = (max(1, Int(Double(image.width) * scale)), max(1, Int(Double(image.height) * scale)))
+            guard let png = try? PNGCodec.encode(map.heatmap.colored(width: width, height: height)) else { continue }
+            var score = item.score
+            score.heatmap = ImageHeatmap(map: map, png: png)
+            outcomes[positions[item.image]] = .success(score)
+        }
+    }
+
+    /// The longest side of a coloured map in an answer: the page stretches it over the image anyway.
+    static let heatmapSide = 1024
 
     private func decode(_ upload: Upload) -> Result<RGBImage, InferenceFailure> {
         guard !upload.bytes.isEmpty else { return .failure(InferenceFailure(message: "empty file")) }

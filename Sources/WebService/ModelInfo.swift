@@ -34,7 +34,7 @@ public struct ModelInfo: Codable, Sendable, Equatable {
         inputShape = predictor.graph.inputShape
         parameters = predictor.graph.parameterCount
         classNames = predictor.classNames
-        positiveClass = predictor.classNames[Self.positiveIndex(predictor.classNames)]
+        positiveClass = predictor.classNames[predictor.positiveClass]
         preprocessing = predictor.preprocessing.rawValue
         resize = predictor.resize.rawValue
         self.threshold = threshold
@@ -49,12 +49,7 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     /// A tenth of the probability scale: views that far apart straddle most thresholds one would pick.
     public static let reviewSpread = 0.1
 
-    /// "malignant" when the model has such a class, else the last class (as bc-eval chooses).
-    static func positiveIndex(_ classNames: [String]) -> Int {
-        classNames.firstIndex(of: "malignant") ?? classNames.count - 1
-    }
-
-    var positiveIndex: Int { Self.positiveIndex(classNames) }
+    var positiveIndex: Int { classNames.firstIndex(of: positiveClass)! }
 
     enum CodingKeys: String, CodingKey {
         case model, architecture, inputShape = "input_shape", parameters, classNames = "class_names"

@@ -78,8 +78,8 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
 }
 
 /// An image's Grad-CAM in an answer: the class it is for, the layer it weights, the map (rows of values in [0, 1]
-/// at that layer's resolution) and the map coloured at the image's size (a base64 PNG, laid over the image to show
-/// where the model looked).
+/// at that layer's resolution) and the map coloured at the image's size, at most 1024 pixels a side (a base64 PNG,
+/// laid over the image to show where the model looked).
 public struct ServedHeatmap: Codable, Sendable, Equatable {
     public var className: String
     public var layer: String

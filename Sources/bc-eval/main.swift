@@ -34,7 +34,7 @@ struct BCEval: ParsableCommand {
     func validate() throws {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be at least 2 (crops per side), got \(crops)") }
+        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be 2 to 16 (crops per side), got \(crops)") }
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }

@@ -41,7 +41,7 @@ struct BCPredict: ParsableCommand {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1, batchSize >= 1 else { throw ValidationError("--threads and --batch-size must be at least 1") }
         guard (0...1).contains(heatmapOpacity) else { throw ValidationError("--heatmap-opacity must be between 0 and 1") }
-        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be at least 2 (crops per side), got \(crops)") }
+        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be 2 to 16 (crops per side), got \(crops)") }
         if let preprocessing, Preprocessing(rawValue: preprocessing) == nil {
             throw ValidationError("--preprocessing must be caffe, torch or none")
         }
@@ -68,7 +68,7 @@ struct BCPredict: ParsableCommand {
             FileHandle.standardError.write(Data(String(format: "bc-predict: probabilities rescaled by temperature %.4f from %@\n",
                                                        calibration.temperature, ModelCalibration.path(besideModel: model)).utf8))
         }
-        let positive = predictor.classNames.firstIndex(of: "malignant") ?? predictor.classNames.count - 1
+        let positive = predictor.positiveClass
         let table = PredictionTable(classNames: predictor.classNames, positiveClass: positive, threshold: threshold,
                                     modelID: predictor.modelID, includesSpread: tta != .off, includesHeatmap: heatmaps != nil)
         let writesJSONFile = output.map { path in [".jsonl", ".json"].contains { path.lowercased().hasSuffix($0) } } ?? false
@@ -99,7 +99,8 @@ struct BCPredict: ParsableCommand {
     /// The --heatmaps folder, created if needed, once the model is known to have a layer Grad-CAM can weight.
     private func heatmapFolder(_ path: String, _ predictor: Predictor) throws -> HeatmapFolder {
         guard let layer = predictor.classActivationLayer else {
-            FileHandle.standardError.write(Data("bc-predict: error: --heatmaps: \(model) has no layer with a height and width for Grad-CAM\n".utf8))
+            FileHandle.standardError.write(Data(("bc-predict: error: --heatmaps: \(model) has no layer with a height and width "
+                + "followed by softmax class scores, which Grad-CAM needs\n").utf8))
             throw ExitCode(1)
         }
         let folder = URL(fileURLWithPath: path)

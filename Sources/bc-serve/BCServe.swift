@@ -56,7 +56,7 @@ struct BCServe: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no file at \(model)") }
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be at least 2 (crops per side), got \(crops)") }
+        if let crops, CropGrid(side: crops) == nil { throw ValidationError("--crops must be 2 to 16 (crops per side), got \(crops)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard maxBatch >= 1, maxFiles >= 1, maxUploadMb >= 1 else {
             throw ValidationError("--max-batch, --max-files and --max-upload-mb must be at least 1")

@@ -21,8 +21,15 @@
   python training_referee.py replay-plan PLAN_DIR OUT_PREFIX
                                                      a Keras user replaying what `bc-train --write-plan` wrote:
                                                      initial.h5 compiled with its training_config's optimizer,
-                                                     the files of every step read with tf.io.decode_png and the
-                                                     architecture's preprocess_input, the backbone frozen for the
+                                                     the files of every step read as the plan resizes them
+                                                     (bilinear: tf.io.decode_png and tf.image.resize; nearest:
+                                                     flow_from_directory's load_img), each sample warped with
+                                                     ImageDataGenerator.apply_transform and the plan's parameters
+                                                     for it, then the architecture's preprocess_input; the
+                                                     dropout layer's random mask replaced by the plan's mask for
+                                                     each sample (the model trains with the masks as a second
+                                                     input, multiplied in where the Dropout layer was); the
+                                                     backbone frozen for the
                                                      plan's first epochs and the model compiled again when it is
                                                      unfrozen (at the plan's fine-tuning rate); writes
                                                      OUT_PREFIX_{tfk,k3}.json (per-step and per-epoch losses,
@@ -109,22 +116,56 @@ elif command == "replay-plan":
     optimizer_config = training_config["optimizer_config"]
     initial_options = dict(optimizer_config["config"], name=optimizer_config["class_name"].lower())
     class_weight = dict(enumerate(plan["class_weight"])) if plan.get("class_weight") else None
-    if plan["augmentation"] or plan["dropout"] > 0:
-        sys.exit("replay-plan replays plans without augmentation and dropout (Keras would draw its own)")
+    if plan["augmentation"] and not plan["keras_transforms"]:
+        sys.exit("replay-plan: the plan's augmentation has options Keras' apply_transform lacks (random_rotation_90, colour)")
+    if plan["augmentation"] and plan["resize"] != "nearest":
+        sys.exit("replay-plan: augmented plans replay with data.resize nearest (flow_from_directory's path); bc-train "
+                 "composes bilinear resizing and the warp into one resampling, Keras does two")
+    if len(plan["dropout_layers"]) > 1:
+        sys.exit("replay-plan: one dropout layer at most (the report's head)")
     preprocess = {"caffe": tf_keras.applications.resnet50.preprocess_input,
                   "torch": tf_keras.applications.densenet.preprocess_input}[plan["preprocessing"]]
     height, width = plan["input_size"]
+    generator = tf_keras.preprocessing.image.ImageDataGenerator(fill_mode=plan["fill_mode"], cval=plan["cval"])
+    keras_parameters = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal", "flip_vertical")
 
-    def read(files):
-        images = [tf.image.resize(tf.io.decode_png(tf.io.read_file(f), channels=3), (height, width), method="bilinear",
-                                  antialias=False).numpy() for f in files]
+    def read(step):
+        if plan["resize"] == "nearest":
+            images = [tf_keras.utils.img_to_array(tf_keras.utils.load_img(f, target_size=(height, width), interpolation="nearest"),
+                                                  dtype="float32") for f in step["files"]]
+        else:
+            images = [tf.image.resize(tf.io.decode_png(tf.io.read_file(f), channels=3), (height, width), method="bilinear",
+                                      antialias=False).numpy() for f in step["files"]]
+        if step.get("transforms"):
+            images = [generator.apply_transform(x, {key: t[key] for key in keras_parameters})
+                      for x, t in zip(images, step["transforms"])]
         return preprocess(np.stack(images).astype(np.float32))
+
+    def masks(step):
+        layer = plan["dropout_layers"][0]
+        keep = np.float32(1) / (np.float32(1) - np.float32(layer["rate"]))
+        bits = [np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))[:layer["features"]]
+                for h in step["dropout_masks"][layer["name"]]]
+        return np.stack(bits).astype(np.float32) * keep
+
+    def with_masks(library, model):
+        """The model with the dropout layer's mask as a second input, multiplied in where the layer was (the layers
+        after it are the same objects, so training this model trains `model`)."""
+        if not plan["dropout_layers"]:
+            return model
+        dropout = model.get_layer(plan["dropout_layers"][0]["name"])
+        mask = library.Input(shape=(plan["dropout_layers"][0]["features"],), name="dropout_mask")
+        y = library.layers.Multiply(name="by_dropout_mask")([dropout.input, mask])
+        for layer in model.layers[model.layers.index(dropout) + 1:]:
+            y = layer(y)
+        return library.Model([model.input, mask], y)
 
     def one_hot(labels):
         return np.eye(len(plan["class_names"]), dtype=np.float32)[labels]
 
     for flavour, library in (("tfk", tf_keras), ("k3", keras)):
         model = library.models.load_model(model_path, compile=False)
+        trainer = with_masks(library, model)
         options = dict(initial_options)
         step_losses, epoch_losses = [], []
         for epoch, steps in enumerate(plan["epochs"]):
@@ -134,10 +175,11 @@ elif command == "replay-plan":
                     layer.trainable = not frozen or layer.name in plan["head_layers"]
                 if epoch > 0 and plan["fine_tune_learning_rate"] is not None:
                     options["learning_rate"] = plan["fine_tune_learning_rate"]
-                model.compile(optimizer=make_optimizer(library, options), loss="categorical_crossentropy")
+                trainer.compile(optimizer=make_optimizer(library, options), loss="categorical_crossentropy")
             total, count = 0.0, 0
             for step in steps:
-                loss = float(model.train_on_batch(read(step["files"]), one_hot(step["labels"]), class_weight=class_weight))
+                x = [read(step), masks(step)] if plan["dropout_layers"] else read(step)
+                loss = float(trainer.train_on_batch(x, one_hot(step["labels"]), class_weight=class_weight))
                 step_losses.append(loss)
                 total += loss * len(step["files"])
                 count += len(step["files"])

@@ -7,6 +7,8 @@ final class CropGridTests: XCTestCase {
     /// Crops of 2 / (n + 1) of each side, origins spread evenly from edge to edge, neighbours overlapping by half.
     func testRegionsOfABreakHisImage() {
         XCTAssertNil(CropGrid(side: 1))
+        XCTAssertNil(CropGrid(side: 17))
+        XCTAssertNil(CropGrid(side: .max))
         let three = CropGrid(side: 3)!.regions(width: 700, height: 460)
         XCTAssertEqual(three.count, 9)
         XCTAssertEqual(Set(three.map { [$0.width, $0.height] }), [[350, 230]])

@@ -3,14 +3,19 @@ import KerasHDF5
 import Tensors
 import XCTest
 
-/// `bc-train --write-plan` and Keras replaying it: the whole training path (loader, 2-rank sharding, synchronised
-/// batch norm, gradient allreduce, class weights, the frozen-then-fine-tuned recipe) against tf_keras and Keras 3
-/// training the same initial model on the same files in one process with full batches.
+/// `bc-train --write-plan` and Keras replaying it: the whole training path (loader, augmentation, dropout, 2-rank
+/// sharding, synchronised batch norm, gradient allreduce, class weights, the frozen-then-fine-tuned recipe) against
+/// tf_keras and Keras 3 training the same initial model on the same files in one process with full batches,
+/// each sample warped by `ImageDataGenerator.apply_transform` with the parameters bc-train drew for it and the
+/// head's dropout given bc-train's masks.
 final class PlanReplayTests: XCTestCase {
     func testTwoRanksTrainAsKerasReplayingTheirPlan() throws {
         let run = try MPIRun.prepare("plan")
-        let config = try run.writeConfig(["data.augmentation": [String: Any](), "model.dropout": 0, "data.class_weight": "balanced",
-                                          "model.freeze_backbone_epochs": 1, "model.fine_tune_learning_rate": 0.0001])
+        let augmentation: [String: Any] = ["rotation_range": 20, "width_shift_range": 0.1, "height_shift_range": 0.1, "shear_range": 5,
+                                           "zoom_range": [0.9, 1.1], "horizontal_flip": true, "vertical_flip": true, "fill_mode": "reflect"]
+        let config = try run.writeConfig(["data.augmentation": augmentation, "data.resize": "nearest", "model.dropout": 0.5,
+                                          "data.class_weight": "balanced", "model.freeze_backbone_epochs": 1,
+                                          "model.fine_tune_learning_rate": 0.0001])
         let planFolder = run.folder.appendingPathComponent("plan")
         let planned = try run.launch(ranks: 2, config: config, arguments: ["--write-plan", planFolder.path])
         XCTAssertEqual(planned.status, 0, planned.output)
@@ -26,6 +31,23 @@ final class PlanReplayTests: XCTestCase {
         }
         XCTAssertNotEqual(epochs[0].map { $0["files"] as! [String] }, epochs[1].map { $0["files"] as! [String] }, "a new order each epoch")
         XCTAssertEqual((plan["class_weight"] as? [Double])?.count, 2)
+        // Each sample's transform and dropout mask, as bc-train draws them.
+        XCTAssertEqual(plan["keras_transforms"] as? Bool, true)
+        let dropoutLayers = try XCTUnwrap(plan["dropout_layers"] as? [[String: Any]])
+        XCTAssertEqual(dropoutLayers.count, 1)
+        XCTAssertEqual(dropoutLayers.first?["name"] as? String, "dropout")
+        XCTAssertEqual(dropoutLayers.first?["rate"] as? Double, 0.5)
+        XCTAssertEqual(dropoutLayers.first?["features"] as? Int, 2048)
+        let steps = epochs.joined()
+        let transforms = steps.flatMap { $0["transforms"] as! [[String: Any]] }
+        XCTAssertEqual(transforms.count, 48)
+        XCTAssertGreaterThan(Set(transforms.map { $0["theta"] as! Double }).count, 40, "every sample its own rotation")
+        XCTAssertTrue(transforms.contains { $0["flip_horizontal"] as! Bool } && transforms.contains { !($0["flip_vertical"] as! Bool) })
+        let masks = steps.flatMap { ($0["dropout_masks"] as! [String: [String]])["dropout"]! }
+        XCTAssertEqual(masks.count, 48)
+        XCTAssertEqual(Set(masks.map(\.count)), [512])
+        let kept = masks.joined().compactMap { $0.hexDigitValue }.map { $0.nonzeroBitCount }.reduce(0, +)
+        XCTAssertEqual(Double(kept) / Double(48 * 2048), 0.5, accuracy: 0.02)
 
         let trained = try run.launch(ranks: 2, config: config)
         XCTAssertEqual(trained.status, 0, trained.output)
@@ -42,19 +64,31 @@ final class PlanReplayTests: XCTestCase {
         }
         let spread = (loss: abs(keras[0].losses["epoch_losses"]![1] - keras[1].losses["epoch_losses"]![1]) / keras[1].losses["epoch_losses"]![1],
                       weights: updateDifference(keras[0].epochs[1], keras[1].epochs[1], from: initial))
+        // The fine-tuned epoch's first step, from the progress lines (4 decimals), before rounding differences grow.
+        let progress = trained.output.components(separatedBy: "Epoch 2/2").last!.split(separator: "\n")
+        let firstLine = try XCTUnwrap(progress.first { $0.hasPrefix("1/4 ") }, trained.output)
+        let firstFineTunedLoss = try XCTUnwrap(Double(firstLine.components(separatedBy: "loss: ")[1].prefix(6)), String(firstLine))
         for (name, theirs) in zip(["tf_keras", "Keras 3"], keras) {
             let theirLosses = theirs.losses["epoch_losses"]!
             let frozenLoss = abs(ourLosses[0] - theirLosses[0]) / theirLosses[0]
             let frozenUpdate = updateDifference(ours[0], theirs.epochs[0], from: initial) { !$0.contains("moving_") }
             let fineTunedLoss = abs(ourLosses[1] - theirLosses[1]) / theirLosses[1]
+            let firstStep = abs(firstFineTunedLoss - theirs.losses["step_losses"]![4]) / theirs.losses["step_losses"]![4]
             let fineTuned = updateDifference(ours[1], theirs.epochs[1], from: initial)
             let measured = "vs \(name): epoch losses \(ourLosses) vs \(theirLosses); frozen epoch: loss \(frozenLoss), trainable update "
-                + "\(frozenUpdate) of its norm; fine-tuned epoch: loss \(fineTunedLoss), update \(fineTuned) "
+                + "\(frozenUpdate) of its norm; fine-tuned epoch: first step's loss \(firstFineTunedLoss) vs "
+                + "\(theirs.losses["step_losses"]![4]), epoch loss \(fineTunedLoss), update \(fineTuned) "
                 + "(tf_keras vs Keras 3: \(spread.loss), \(spread.weights))"
             print(measured)
             XCTAssertLessThan(frozenLoss, 1e-4, measured)
             XCTAssertLessThan(frozenUpdate, 1e-3, measured)
-            XCTAssertLessThan(fineTunedLoss, 2 * spread.loss + 1e-3, measured)
+            // Then every weight trains. The first step's forward pass runs the whole from-scratch backbone in training
+            // mode (batch statistics of 7 images through 53 batch norms), which grows rounding differences to ~1e-4
+            // (measured: 2e-4 from bc-train, 5e-5 between the two Keras); a wrong transform, mask or weight moves it by
+            // percents. Then Adam's first steps turn rounding differences into updates of their own: after four steps
+            // tf_keras and Keras 3 differ by 9% of the update, so the epoch's update must be as close to each Keras as
+            // they are to each other.
+            XCTAssertLessThan(firstStep, 1e-3, measured)
             XCTAssertLessThan(fineTuned, 2 * spread.weights + 1e-3, measured)
         }
     }
