@@ -7,6 +7,8 @@ import Layers
 /// files (Keras opens them) with bc-train's training state in a group Keras ignores. Only rank 0 writes.
 struct CheckpointStore {
     let directory: URL
+    /// What the folder is to the user, for messages: the run's checkpoint folder, or the --write-plan folder.
+    var role = "checkpoint folder"
 
     var last: URL { directory.appendingPathComponent("last.h5") }
     var previous: URL { directory.appendingPathComponent("previous.h5") }
@@ -59,7 +61,7 @@ struct CheckpointStore {
     /// Whether the directory can be created and written (checked by every rank before training starts).
     func checkWritable() throws {
         func refuse(_ reason: String) -> TrainingError {
-            TrainingError("checkpoint folder \(directory.path) is not writable: \(reason)")
+            TrainingError("\(role) \(directory.path) is not writable: \(reason)")
         }
         var existing = directory
         var isFolder: ObjCBool = false

@@ -26,7 +26,8 @@ public enum TrainingRun {
         let config = try TrainingConfig.load(from: URL(fileURLWithPath: configPath), overrides: overrides)
         let log = { (line: String) in if world.rank == 0 { print(line); fflush(stdout) } }
         let resume = resume && planDirectory == nil
-        let checkpoints = CheckpointStore(directory: planDirectory ?? config.runDirectory)
+        let checkpoints = planDirectory.map { CheckpointStore(directory: $0, role: "--write-plan folder") }
+            ?? CheckpointStore(directory: config.runDirectory)
         try agree(world) { try checkpoints.checkWritable() }
         var lock: RunLock?
         try agree(world) { if world.rank == 0 { lock = try RunLock(directory: checkpoints.directory) } }

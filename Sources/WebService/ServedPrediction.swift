@@ -33,10 +33,9 @@ public struct ServedPrediction: Codable, Sendable, Equatable {
 
     /// The row for `file` given its outcome: probabilities in the model's class order, or an error.
     init(file: String, outcome: InferenceQueue.Outcome, model: ModelInfo, threshold: Double) {
-        let named = PredictionRow(file: file)  // patient and magnification when the name is a BreakHis name
         let breakHis = try? BreakHisName(parsing: URL(fileURLWithPath: file).lastPathComponent)
         let namesClasses = Set(model.classNames) == ["benign", "malignant"]
-        self.init(file: file, patient: named.patient, magnification: named.magnification,
+        self.init(file: file, patient: breakHis?.patient, magnification: breakHis?.magnification.rawValue,
                   classFromName: namesClasses ? breakHis.map { $0.isMalignant ? "malignant" : "benign" } : nil)
         switch outcome {
         case .success(let score):
