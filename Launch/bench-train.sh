@@ -49,7 +49,7 @@ ours() {
  "compute": {"convolution_algorithm": "$algorithm", "precision": "$precision"}}
 JSON
     OMP_NUM_THREADS="$threads" mpirun -n "$ranks" --bind-to none "$bin/bc-train" "$config" --no-resume </dev/null \
-        | sed -n 's/^timing: \([0-9]*\) steps in .* per step \([0-9.]*\) s, of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*; peak memory \([0-9.]*\) \(.\)iB$/\1 \2 \3 \4 \5 \6/p' \
+        | sed -n 's/^timing: \([0-9]*\) steps in .* per step \([0-9.]*\) s, of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*; peak memory \([0-9.]*\) \(.\)iB\( (tensors .*)\)\?$/\1 \2 \3 \4 \5 \6/p' \
         | tail -n 1 | awk -v batch="$batch" '{ printf "%.2f %s %s %.2f\n", batch / $2, $3, $4, $5 / ($6 == "M" ? 1024 : 1) }'
 }
 

@@ -10,5 +10,6 @@ source Launch/setup.sh
 ensure_system_packages chromium chromium-driver openssl curl
 ensure_python_referee
 if (($# == 0)); then ./Launch/check-quickstart.sh; fi
-swift build --build-tests
-swift test --skip-build "$@"
+# Release, as the quickstart builds: its build then serves the tests too, which run twice as fast optimised.
+swift build -c release --build-tests
+swift test -c release --skip-build "$@"

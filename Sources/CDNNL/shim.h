@@ -4,9 +4,3 @@
 
 void omp_set_num_threads(int);
 int omp_get_max_threads(void);
-
-static inline void *cdnnl_memory_allocate(void) { return DNNL_MEMORY_ALLOCATE; }
-
-// glibc's allocator settings (malloc.h is not part of the Glibc module Swift imports): the backend keeps freed
-// activation memory for reuse.
-#include <malloc.h>

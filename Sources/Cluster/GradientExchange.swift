@@ -13,12 +13,14 @@ public final class GradientExchange {
     /// Gradient shapes and sizes in backward order, each gradient's bucket and offset in the flat buffer.
     let shapes: [[Int]]
     let counts: [Int]
-    let offsets: [Int]
-    let bucketOfGradient: [Int]
+    package let offsets: [Int]
+    package let bucketOfGradient: [Int]
     /// Bucket `b` is `buckets[b]` (a range of flat-buffer elements) with `missing[b]` gradients not yet arrived.
-    let buckets: [Range<Int>]
+    package let buckets: [Range<Int>]
     private let bucketSizes: [Int]
     private var missing: [Int] = []
+    /// Which gradients have arrived this step.
+    private var hasArrived: [Bool] = []
     private var started: [CommunicationThread.Completion] = []
     private let buffer: UnsafeMutableBufferPointer<Float>
 
@@ -48,6 +50,7 @@ public final class GradientExchange {
     /// Starts a step: no gradient has arrived.
     public func begin() {
         missing = bucketSizes
+        hasArrived = Array(repeating: false, count: counts.count)
         started = []
     }
 
@@ -57,15 +60,19 @@ public final class GradientExchange {
         guard world.size > 1 else { return }
         precondition(gradient.count == counts[index], "gradient \(index) has \(gradient.count) values, expected \(counts[index])")
         gradient.withUnsafeBufferPointer { buffer.baseAddress!.advanced(by: offsets[index]).update(from: $0.baseAddress!, count: $0.count) }
+        hasArrived[index] = true
         missing[bucketOfGradient[index]] -= 1
         if overlap { startCompleteBuckets() }
     }
 
-    /// Starts every bucket not started yet (gradients that never arrived count as they are in the buffer), waits
-    /// for all of them and returns the summed gradients in backward order. A world of one returns nil: the
-    /// gradients are already the sums.
+    /// Starts every bucket not started yet (gradients that never arrived count as zeros: a rank without samples in
+    /// the step, a layer backward did not reach), waits for all of them and returns the summed gradients in backward
+    /// order. A world of one returns nil: the gradients are already the sums.
     public func finish() throws -> [Tensor]? {
         guard world.size > 1 else { return nil }
+        for index in counts.indices where !hasArrived[index] {
+            buffer.baseAddress!.advanced(by: offsets[index]).update(repeating: 0, count: counts[index])
+        }
         while started.count < buckets.count { start(bucket: started.count) }
         var failure: Error?
         for completion in started {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Small, dependency-free SVG charts for reports that must render offline.
-enum SVGPlot {
+package enum SVGPlot {
     struct Series {
         let name: String
         let x: [Double], y: [Double]
@@ -12,16 +12,16 @@ enum SVGPlot {
     /// One axis: the values its ends stand for, and its ticks with their labels.
     /// Ticks follow the 1-2-5 rule (like matplotlib's MaxNLocator or d3's ticks), so they read 0, 10, 20 rather
     /// than 10.92, 21.83; a logarithmic axis, for losses that fall by orders of magnitude, puts them at powers of ten.
-    struct Axis {
-        let range: ClosedRange<Double>
-        let ticks: [Double]
-        let labels: [String]
-        let isLogarithmic: Bool
+    package struct Axis {
+        package let range: ClosedRange<Double>
+        package let ticks: [Double]
+        package let labels: [String]
+        package let isLogarithmic: Bool
 
         /// About `maxTicks` steps of 1, 2 or 5 × 10^k; labels carry only the decimals the step needs. The range widens
         /// to the outer ticks, except on a whole-number axis (epochs), whose steps are never below 1 and which shows
         /// no epoch that was not run.
-        static func linear(_ range: ClosedRange<Double>, maxTicks: Int = 6, integers: Bool = false) -> Axis {
+        package static func linear(_ range: ClosedRange<Double>, maxTicks: Int = 6, integers: Bool = false) -> Axis {
             let low = range.lowerBound, high = range.upperBound > low ? range.upperBound : low + 1
             let rough = (high - low) / Double(maxTicks)
             var exponent = Int(floor(log10(rough)))
@@ -42,7 +42,7 @@ enum SVGPlot {
 
         /// Ticks at powers of ten (every second or third one when there are many decades); the range widens to the outer
         /// ticks. Only positive ranges.
-        static func logarithmic(_ range: ClosedRange<Double>, maxTicks: Int = 6) -> Axis {
+        package static func logarithmic(_ range: ClosedRange<Double>, maxTicks: Int = 6) -> Axis {
             let low = Int(floor(log10(range.lowerBound) + 1e-9)), decades = max(Int(ceil(log10(range.upperBound) - 1e-9)) - low, 1)
             let step = (decades + maxTicks - 1) / maxTicks
             let exponents = Array(stride(from: low, through: low + step * ((decades + step - 1) / step), by: step))
@@ -53,7 +53,7 @@ enum SVGPlot {
 
         /// An axis for values such as losses: logarithmic when the positive ones span more than two decades, otherwise
         /// linear and including zero. Values that are not finite are left out.
-        static func fitting(_ values: [Double]) -> Axis {
+        package static func fitting(_ values: [Double]) -> Axis {
             let finite = values.filter(\.isFinite), positive = finite.filter { $0 > 0 }
             if let low = positive.min(), let high = positive.max(), high / low > 100 { return logarithmic(low...high) }
             return linear(min(finite.min() ?? 0, 0)...max(finite.max() ?? 1, 0))
@@ -61,7 +61,7 @@ enum SVGPlot {
 
         /// Where a value lies along the axis, 0 at its lower end and 1 at its upper; nil for a value it cannot show
         /// (not finite, or not positive on a logarithmic axis).
-        func fraction(_ value: Double) -> Double? {
+        package func fraction(_ value: Double) -> Double? {
             guard value.isFinite, !isLogarithmic || value > 0 else { return nil }
             func scaled(_ v: Double) -> Double { isLogarithmic ? log10(v) : v }
             return (scaled(value) - scaled(range.lowerBound)) / (scaled(range.upperBound) - scaled(range.lowerBound))

@@ -41,7 +41,7 @@ public struct Heatmap: Sendable, Equatable {
     }
 
     /// matplotlib's `jet` (its `_jet_data` segments) at `value`, clamped to [0, 1].
-    static func jet(_ value: Float) -> (red: UInt8, green: UInt8, blue: UInt8) {
+    package static func jet(_ value: Float) -> (red: UInt8, green: UInt8, blue: UInt8) {
         let v = Double(min(max(value.isNaN ? 0 : value, 0), 1))
         let red = v < 0.35 ? 0 : v < 0.66 ? (v - 0.35) / 0.31 : v < 0.89 ? 1 : 1 - 0.5 * (v - 0.89) / 0.11
         let green = v < 0.125 ? 0 : v < 0.375 ? (v - 0.125) / 0.25 : v < 0.64 ? 1 : v < 0.91 ? 1 - (v - 0.64) / 0.27 : 0

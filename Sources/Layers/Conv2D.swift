@@ -58,7 +58,9 @@ public final class Conv2D: Layer {
         let convolved = context.backend.conv2D(inputs[0], kernel: weights[0].value, bias: useBias ? weights[1].value : nil,
                                                geometry: geometry)
         let output = activation.apply(convolved, backend: context.backend)
-        if context.keepsForBackward { (savedInput, savedOutput) = (inputs[0], output) }
+        // The output only when the activation's backward needs it: a linear one's would stay alive after its readers
+        // are done (in a DenseNet, every block's new features beside the concatenation that copied them).
+        if context.keepsForBackward { (savedInput, savedOutput) = (inputs[0], activation == .linear ? nil : output) }
         return output
     }
 
@@ -73,9 +75,11 @@ public final class Conv2D: Layer {
     }
 
     private func backward(_ outputGradient: Tensor, context: RunContext, inputGradient: Bool) -> Tensor? {
-        guard let input = savedInput, let output = savedOutput else { preconditionFailure("\(name): backward without forward") }
+        guard let input = savedInput else { preconditionFailure("\(name): backward without forward") }
+        let output = savedOutput
         (savedInput, savedOutput) = (nil, nil)
-        let preActivation = activation.backward(output: output, outputGradient: outputGradient, backend: context.backend)
+        let preActivation = output.map { activation.backward(output: $0, outputGradient: outputGradient, backend: context.backend) }
+            ?? outputGradient
         let gradients = context.backend.conv2DBackward(input, kernel: weights[0].value, outputGradient: preActivation,
                                                        geometry: geometry, withBias: useBias, inputGradient: inputGradient)
         weights[0].gradient = gradients.kernel

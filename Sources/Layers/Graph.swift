@@ -214,6 +214,7 @@ extension Graph {
             for (sample, chosen) in classes.enumerated() { values[sample * classCount + chosen] = 1 }
         }
         let gradient = propagate(context: keeping, through: target + 1) { _ in output.backward(logitGradient: oneHot, context: keeping) }!
+        for (_, weight) in namedWeights { weight.gradient = nil }  // by-products a served model would keep for good
         return (activation!.plain(), gradient.plain())
     }
 }

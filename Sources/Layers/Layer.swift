@@ -39,7 +39,8 @@ public protocol CollectiveLayer: Layer {
 }
 
 /// One weight variable: Keras name (`kernel`, `bias`, `gamma`, `beta`, `moving_mean`, `moving_variance`),
-/// its value, whether an optimizer updates it, and the gradient of the last backward pass.
+/// its value, whether an optimizer updates it, and the gradient of the last backward pass (until a training step's
+/// optimizer has used it).
 public final class Weight {
     public let name: String
     public var value: Tensor

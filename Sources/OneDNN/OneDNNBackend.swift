@@ -39,11 +39,6 @@ public final class OneDNNBackend: Backend {
         self.threads = threads
         self.convolutionAlgorithm = convolutionAlgorithm
         self.precision = precision
-        // Every step allocates and frees activations of tens of MB. glibc serves those with fresh mmaps whose
-        // page faults cost more than some convolutions compute (a 1x1 64->256 at batch 16: 34 ms instead of
-        // 12), so keep freed memory in the heap for the next step instead, as TensorFlow's allocator does.
-        mallopt(M_MMAP_MAX, 0)
-        mallopt(M_TRIM_THRESHOLD, Int32.max)
         // Debian's libdnnl runs on OpenMP; primitives size their parallel regions from this setting.
         omp_set_num_threads(Int32(threads))
         var engine: dnnl_engine_t?
@@ -340,6 +335,8 @@ final class Primitive {
 final class Memory {
     let argument: Int32
     let handle: dnnl_memory_t
+    /// What `init(allocatedFor:)` allocated, from the tensors' pool.
+    private var storage: TensorStorage?
     /// The type and layout of what it holds.
     var descriptor: dnnl_memory_desc_t {
         var md: UnsafePointer<dnnl_memory_desc_t>?
@@ -376,12 +373,15 @@ final class Memory {
         (self.argument, self.handle) = (argument, memory!)
     }
 
-    /// Memory oneDNN allocates itself, for a buffer no tensor holds (e.g. a pooling workspace).
+    /// Memory for a buffer no tensor holds (a pooling workspace, a bf16 copy, a kernel in a blocked layout), taken
+    /// from the tensors' pool like any activation.
     init(allocatedFor primitive: Primitive, _ argument: Int32, engine: dnnl_engine_t) {
         var md = primitive.memoryDescriptor(argument)
+        let floats = (dnnl_memory_desc_get_size(&md) + MemoryLayout<Float>.stride - 1) / MemoryLayout<Float>.stride
+        let storage = TensorStorage(count: floats)
         var memory: dnnl_memory_t?
-        check(dnnl_memory_create(&memory, &md, engine, cdnnl_memory_allocate()), primitive.context)
-        (self.argument, self.handle) = (argument, memory!)
+        check(dnnl_memory_create(&memory, &md, engine, storage.base), primitive.context)
+        (self.argument, self.handle, self.storage) = (argument, memory!, storage)
     }
 
     deinit { dnnl_memory_destroy(handle) }

@@ -16,7 +16,7 @@ public struct ClassActivationMap: Sendable, Equatable {
     public let peak: Float
 
     /// The map of each sample from `Graph.scoreGradient`'s activation and gradient, (N, H, W, C) in the plain layout.
-    static func maps(activation: Tensor, gradient: Tensor, classes: [Int], layer: String) -> [ClassActivationMap] {
+    package static func maps(activation: Tensor, gradient: Tensor, classes: [Int], layer: String) -> [ClassActivationMap] {
         let (height, width, channels) = (activation.shape[1], activation.shape[2], activation.shape[3])
         let positions = height * width
         let a = activation.scalars, g = gradient.scalars

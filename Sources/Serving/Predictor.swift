@@ -138,6 +138,7 @@ public final class Predictor {
                     sums[index] += Double(value)
                     squares[index] += Double(value) * Double(value)
                 }
+                TensorStorage.trimPool()
             }
             let views = Double(transforms.count)
             results += (0..<chunk.count).map { row in
@@ -200,7 +201,7 @@ public final class Predictor {
     }
 
     /// A crop of 2 / (n + 1) of each side shows the tissue (n + 1) / 2 times larger than the whole image resized.
-    static func cropScaleWarning(_ crops: CropGrid, trainedZoom: [Double]?) -> String? {
+    package static func cropScaleWarning(_ crops: CropGrid, trainedZoom: [Double]?) -> String? {
         guard let smallest = trainedZoom?.min() else { return nil }
         let fraction = 2 / Double(crops.side + 1)
         guard fraction < smallest - 1e-9 else { return nil }

@@ -3,22 +3,39 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKernels
 
 /// 64-byte-aligned Float32 buffer. Owned by `Tensor` values, which copy it before writing when it is shared.
+/// Large buffers come from a pool that keeps freed ones for the next tensor of about the same size (see
+/// `CKernels/tensor_memory.h`): a training step's tensors are the same every step, so steps after the first rarely
+/// ask the system for memory, and the process holds little more than what one step needs at once.
 public final class TensorStorage {
     public let count: Int
     public let base: UnsafeMutablePointer<Float>
 
-    init(count: Int) {
+    /// Room for `count` floats, contents undefined.
+    public init(count: Int) {
         precondition(count >= 0, "negative element count")
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { exitOutOfMemory(bytes: bytes) }
+        let bytes = Self.bytes(count)
+        guard let raw = ck_tensor_memory_allocate(bytes) else { exitOutOfMemory(bytes: bytes) }
         self.count = count
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    deinit { free(base) }
+    deinit { ck_tensor_memory_free(base, Self.bytes(count)) }
+
+    private static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
+
+    /// Bytes all tensors hold now, and the most they have held since the last `resetPeakBytes` (or the start).
+    public static var liveBytes: Int { ck_tensor_memory_live() }
+    public static var peakBytes: Int { ck_tensor_memory_peak() }
+    public static func resetPeakBytes() { ck_tensor_memory_reset_peak() }
+    /// Bytes the pool keeps for reuse.
+    public static var cachedBytes: Int { ck_tensor_memory_cached() }
+    /// Gives the system back the pooled buffers no tensor has used since the previous call: call it once per
+    /// repeated unit of work (a training step, a batch of predictions), so that buffers of sizes no longer asked
+    /// for (after a change of batch size, say) do not stay.
+    public static func trimPool() { ck_tensor_memory_trim() }
 }
 
 /// Tensors are made everywhere and cannot each report failure, so an allocation that fails ends the process with

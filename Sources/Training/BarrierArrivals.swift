@@ -7,9 +7,11 @@ import Tensors
 /// delayed it by the time from the second-last arrival to its own; the report adds those delays up per rank and by
 /// what the late rank did just before (the layer or phase that ended last before it arrived), as Horovod's timeline
 /// and PyTorch's straggler tools do.
-struct BarrierArrivals {
+package struct BarrierArrivals {
     /// Each rank's recorded events, times on a common time line (microseconds).
-    let ranks: [[Profiler.Event]]
+    package let ranks: [[Profiler.Event]]
+
+    package init(ranks: [[Profiler.Event]]) { self.ranks = ranks }
 
     static let phaseBarriers: Set<String> = ["step agreement", "gradient allreduce wait", "loss and metrics allreduce"]
 
@@ -17,17 +19,17 @@ struct BarrierArrivals {
         event.category == "communication" || (event.category == "phase" && phaseBarriers.contains(event.name))
     }
 
-    struct Lateness: Equatable {
+    package struct Lateness: Equatable {
         /// Barriers at which each rank arrived last.
-        var lastArrivals: [Int]
+        package var lastArrivals: [Int]
         /// Per rank, the summed delay (microseconds) of the barriers it arrived last at.
-        var delays: [Double]
+        package var delays: [Double]
         /// Summed delay by (rank, what that rank did just before arriving).
-        var causes: [String: Double]
-        var barriers: Int
+        package var causes: [String: Double]
+        package var barriers: Int
     }
 
-    func lateness() -> Lateness {
+    package func lateness() -> Lateness {
         var result = Lateness(lastArrivals: Array(repeating: 0, count: ranks.count), delays: Array(repeating: 0, count: ranks.count),
                               causes: [:], barriers: 0)
         guard ranks.count > 1 else { return result }
@@ -55,7 +57,7 @@ struct BarrierArrivals {
 
     /// The report's lines: per rank how often it arrived last and how long it delayed the barriers per step, then
     /// the five largest causes.
-    func describe() -> String {
+    package func describe() -> String {
         let steps = max(1, ranks.first?.filter { $0.category == "step" }.count ?? 1)
         let summary = lateness()
         guard summary.barriers > 0 else { return "barriers: none recorded" }

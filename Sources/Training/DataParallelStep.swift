@@ -88,7 +88,10 @@ public final class DataParallelStep {
         }
         let weights = model.trainableWeights
         Profiler.measure("optimizer", "phase") { optimizer.apply(to: weights) }
+        // Used: holding them until the next backward would keep a model's worth of memory through its forward pass.
+        for (_, weight) in model.namedWeights { weight.gradient = nil }
 
+        defer { TensorStorage.trimPool() }
         return try Profiler.measure("loss and metrics allreduce", "phase") {
             var totals = [loss.loss(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount),
                           Float(correctCount(probabilities, batch.labels))]

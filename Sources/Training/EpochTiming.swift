@@ -4,17 +4,20 @@ import Tensors
 /// allreduces (which includes waiting for slower ranks; for gradients, the wait after backward for the buckets still in
 /// flight) and for the data loader, as the stall watchdog measured it.
 /// `timing: 30 steps in 33.0 s, 14.5 images/s; per step 1.100 s, of which 0.120 s in allreduces (gradients 0.080,
-/// batch norm 0.030, metrics and step agreement 0.010), 0.002 s waiting for data; peak memory 3.1 GiB`
-/// (the peak resident memory of this rank's process so far, when given).
+/// batch norm 0.030, metrics and step agreement 0.010), 0.002 s waiting for data; peak memory 3.1 GiB (tensors 2.2 GiB)`
+/// (the peak resident memory of this rank's process so far, when given, and of it the most its tensors held at once).
 public struct EpochTiming: CustomStringConvertible {
     public let steps: Int
     public let images: Int
     public let seconds: Double
     public let waited: [StallPoint: Double]
     public let peakMemoryBytes: Int?
+    public let peakTensorBytes: Int?
 
-    public init(steps: Int, images: Int, seconds: Double, waited: [StallPoint: Double], peakMemoryBytes: Int? = nil) {
-        (self.steps, self.images, self.seconds, self.waited, self.peakMemoryBytes) = (steps, images, seconds, waited, peakMemoryBytes)
+    public init(steps: Int, images: Int, seconds: Double, waited: [StallPoint: Double], peakMemoryBytes: Int? = nil,
+                peakTensorBytes: Int? = nil) {
+        (self.steps, self.images, self.seconds, self.waited) = (steps, images, seconds, waited)
+        (self.peakMemoryBytes, self.peakTensorBytes) = (peakMemoryBytes, peakTensorBytes)
     }
 
     public var description: String {
@@ -27,6 +30,7 @@ public struct EpochTiming: CustomStringConvertible {
             + "per step \(f(seconds / Double(max(steps, 1)))) s, of which \(f(gradients + batchNorm + small)) s in allreduces "
             + "(gradients \(f(gradients)), batch norm \(f(batchNorm)), metrics and step agreement \(f(small))), "
             + "\(f(data)) s waiting for data" + (checkpoints > 0 ? ", \(f(checkpoints)) s in checkpoint writes" : "")
-            + (peakMemoryBytes.map { "; peak memory \(MachineMemory.describe(Double($0)))" } ?? "")
+            + (peakMemoryBytes.map { "; peak memory \(MachineMemory.describe(Double($0)))"
+                + (peakTensorBytes.map { " (tensors \(MachineMemory.describe(Double($0))))" } ?? "") } ?? "")
     }
 }

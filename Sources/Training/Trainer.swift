@@ -104,7 +104,8 @@ public final class Trainer {
             if profiling != nil { return try finishProfile() }
             let elapsed = Date().timeIntervalSince(started)
             let timing = EpochTiming(steps: state.step - firstStep, images: images, seconds: elapsed,
-                                     waited: watchdog.secondsWaited, peakMemoryBytes: MachineMemory.peakResidentBytes)
+                                     waited: watchdog.secondsWaited, peakMemoryBytes: MachineMemory.peakResidentBytes,
+                                     peakTensorBytes: TensorStorage.peakBytes)
             try finishEpoch(bar: bar, elapsed: elapsed)
             log(timing.description)
         }
@@ -205,6 +206,7 @@ public final class Trainer {
                                                                globalBatchSize: 1))
             totals[1] += Double(correctCount(probabilities, batch.labels))
             totals[2] += Double(batch.labels.count)
+            TensorStorage.trimPool()
         }
         try watchdog.waiting(for: .validationMetrics) { try totals.withUnsafeMutableBufferPointer { try world.sum($0) } }
         return ["val_loss": totals[0] / max(totals[2], 1), "val_accuracy": totals[1] / max(totals[2], 1)]

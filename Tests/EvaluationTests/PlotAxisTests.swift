@@ -1,4 +1,4 @@
-@testable import Evaluation
+import Evaluation
 import Foundation
 import XCTest
 

@@ -1,4 +1,4 @@
-@testable import Images
+import Images
 import XCTest
 
 final class HeatmapTests: XCTestCase {

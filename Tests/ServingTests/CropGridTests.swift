@@ -1,6 +1,6 @@
 import Foundation
 import Images
-@testable import Serving
+import Serving
 import XCTest
 
 final class CropGridTests: XCTestCase {

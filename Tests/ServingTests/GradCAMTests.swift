@@ -3,7 +3,7 @@ import Images
 import KerasHDF5
 import Layers
 import OneDNN
-@testable import Serving
+import Serving
 import Tensors
 import XCTest
 

@@ -8,7 +8,7 @@ public struct ProductRun {
 }
 
 /// Runs an executable of this package (`bc-predict`, `bc-eval`, `bc-inspect`, ...) from the build folder, where
-/// `swift build --build-tests` puts it next to the test bundle.
+/// `swift build -c release --build-tests` puts it next to the test bundle.
 public func runProduct(_ name: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProductRun {
     let folders = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
     let candidates = folders.map { $0.appendingPathComponent(name).path }

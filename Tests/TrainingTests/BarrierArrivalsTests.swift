@@ -1,4 +1,4 @@
-@testable import Training
+import Training
 import Tensors
 import XCTest
 

@@ -1,4 +1,4 @@
-@testable import Cluster
+import Cluster
 import XCTest
 
 /// Gradient buckets depend only on the gradients' sizes (in backward order) and the bucket size: consecutive

@@ -6,7 +6,7 @@ import XCTest
 
 /// Runs the real `bc-train` executable under real `mpirun`, on a small synthetic BreakHis tree, as users do.
 struct MPIRun {
-    /// The build folder's `bc-train`, built with the tests (`swift build --build-tests` builds every product).
+    /// The build folder's `bc-train`, built with the tests (`swift build -c release --build-tests` builds every product).
     /// The test bundle is that folder (Linux) or inside it (macOS).
     static let bcTrain: String = {
         let bundle = Bundle(for: MPITrainingTests.self).bundleURL

@@ -113,6 +113,8 @@ final class StallWatchdogTests: XCTestCase {
                        + "(gradients 0.750, batch norm 0.500, metrics and step agreement 0.125), 0.250 s waiting for data")
         XCTAssertTrue(EpochTiming(steps: 4, images: 64, seconds: 10.5, waited: [:], peakMemoryBytes: 3 << 29).description
             .hasSuffix("0.000 s waiting for data; peak memory 1.5 GiB"))
+        XCTAssertTrue(EpochTiming(steps: 4, images: 64, seconds: 10.5, waited: [:], peakMemoryBytes: 3 << 29,
+                                  peakTensorBytes: 5 << 28).description.hasSuffix("; peak memory 1.5 GiB (tensors 1.3 GiB)"))
         XCTAssertEqual(lines, [])
     }
 

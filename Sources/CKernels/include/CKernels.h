@@ -23,4 +23,6 @@ void ck_adam_update(float *w, float *m, float *v, const float *g, long n, float 
 // w += momentum * velocity - lr * g.
 void ck_sgd_update(float *w, float *velocity, const float *g, long n, float learning_rate, float momentum, int nesterov);
 
+#include "tensor_memory.h"
+
 #endif

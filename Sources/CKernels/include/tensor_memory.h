@@ -1,0 +1,24 @@
+// Memory for tensors. Blocks of at least 1 MiB come from a pool of mapped pages in size classes (eight per
+// doubling): freed blocks are kept for the next request of their class, since a training step asks for the same sizes in the same order every step (reused
+// pages cost no page faults, and nothing fragments as glibc's heap did, growing the process step after step). A
+// block left unused for a whole period between two ck_tensor_memory_trim calls goes back to the system, and so do
+// the oldest kept blocks when keeping them would hold more than half again the most bytes tensors have held at
+// once. Smaller blocks come from malloc. Every block is 64-byte aligned. The pool counts the bytes in use (and
+// their high-water mark) and the bytes it keeps; all functions are thread-safe (data loader threads make tensors).
+#ifndef TENSOR_MEMORY_H
+#define TENSOR_MEMORY_H
+
+// NULL when the system has no memory left.
+void *ck_tensor_memory_allocate(long bytes);
+// `bytes` as given to ck_tensor_memory_allocate.
+void ck_tensor_memory_free(void *block, long bytes);
+// Returns the blocks unused since the previous call to the system.
+void ck_tensor_memory_trim(void);
+
+long ck_tensor_memory_live(void);
+long ck_tensor_memory_peak(void);
+long ck_tensor_memory_cached(void);
+// Starts a new high-water mark at the bytes in use now.
+void ck_tensor_memory_reset_peak(void);
+
+#endif
