@@ -146,26 +146,18 @@ void ck_tensor_memory_trim(void) {
     pthread_mutex_unlock(&lock);
 }
 
-long ck_tensor_memory_live(void) {
+static long read_locked(const long *counter) {
     pthread_mutex_lock(&lock);
-    long value = live;
+    long value = *counter;
     pthread_mutex_unlock(&lock);
     return value;
 }
 
-long ck_tensor_memory_peak(void) {
-    pthread_mutex_lock(&lock);
-    long value = peak;
-    pthread_mutex_unlock(&lock);
-    return value;
-}
+long ck_tensor_memory_live(void) { return read_locked(&live); }
 
-long ck_tensor_memory_cached(void) {
-    pthread_mutex_lock(&lock);
-    long value = cached;
-    pthread_mutex_unlock(&lock);
-    return value;
-}
+long ck_tensor_memory_peak(void) { return read_locked(&peak); }
+
+long ck_tensor_memory_cached(void) { return read_locked(&cached); }
 
 void ck_tensor_memory_reset_peak(void) {
     pthread_mutex_lock(&lock);
