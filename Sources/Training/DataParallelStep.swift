@@ -90,8 +90,9 @@ public final class DataParallelStep {
         Profiler.measure("optimizer", "phase") { optimizer.apply(to: weights) }
         // Used: holding them until the next backward would keep a model's worth of memory through its forward pass.
         for (_, weight) in model.namedWeights { weight.gradient = nil }
-
+        // A step is the pool's period: buffers this step did not use go back to the system.
         defer { TensorStorage.trimPool() }
+
         return try Profiler.measure("loss and metrics allreduce", "phase") {
             var totals = [loss.loss(probabilities: probabilities, labels: batch.labels, globalBatchSize: batch.globalCount),
                           Float(correctCount(probabilities, batch.labels))]
