@@ -83,8 +83,9 @@ static void release(struct free_block *block) {
 // mapping a new block of `bytes`, unmaps kept blocks, those freed longest ago first. A training step stays below
 // that bound (measured: ResNet50 holds 1.25 times its tensors' peak, DenseNet201 about 1.4 times, as a step's backward
 // uses other sizes than its forward); it stops a process whose sizes keep changing from keeping ever more. A
-// tighter bound would cost speed: at an eighth above, ResNet50 held 1.9 GiB instead of 2.1 but ran 3% slower,
-// DenseNet201 3.9 GiB instead of 4.7 but 10-15% slower, mapping and faulting in blocks every step.
+// tighter bound would cost speed, mapping and faulting in blocks every step: at an eighth above, ResNet50 held
+// 1.9 GiB instead of 2.1 at about 5% less speed, DenseNet201 3.9 GiB instead of 4.7 at about 10% less (one noisy
+// run each, README).
 static void release_for(long bytes) {
     long budget = peak + peak / 2;
     while (oldest && live + cached + bytes > budget) release(oldest);
