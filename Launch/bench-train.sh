@@ -10,12 +10,13 @@
 #   Launch/bench-train.sh                                          # the full comparison (about an hour on 2 cores)
 #   Launch/bench-train.sh --size 64 --steps 2 --models resnet50    # a quick check that it runs
 #   Launch/bench-train.sh --algorithm winograd                     # bc-train with compute.convolution_algorithm
+#   Launch/bench-train.sh --recompute false                        # bc-train with compute.recompute_activations
 #   Launch/bench-train.sh --precision "float32 mixed_bfloat16"     # rows for each: bc-train's compute.precision, Keras'
 #                                                                  # mixed_bfloat16 policy, PyTorch's CPU autocast to bf16
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Launch/setup.sh
-size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct precisions=float32
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct precisions=float32 recompute=auto
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;
@@ -24,7 +25,8 @@ while (($#)); do
         --no-peer) peer=no; shift ;;
         --algorithm) algorithm="$2"; shift 2 ;;
         --precision) precisions="$2"; shift 2 ;;
-        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision \"float32 mixed_bfloat16\")" >&2
+        --recompute) recompute="$2"; shift 2 ;;
+        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision \"float32 mixed_bfloat16\", --recompute true|false|auto)" >&2
            exit 2 ;;
     esac
 done
@@ -46,7 +48,7 @@ ours() {
  "data": {"root": "$work/data", "split_fractions": [1, 0, 0], "loader_threads": 1},
  "training": {"epochs": 2, "batch_size": $batch, "threads_per_rank": $threads},
  "callbacks": {"monitor": "loss", "checkpoint_every_minutes": 0, "progress": "epochs"},
- "compute": {"convolution_algorithm": "$algorithm", "precision": "$precision"}}
+ "compute": {"convolution_algorithm": "$algorithm", "precision": "$precision", "recompute_activations": $([[ $recompute == auto ]] && echo '"auto"' || echo "$recompute")}}
 JSON
     OMP_NUM_THREADS="$threads" mpirun -n "$ranks" --bind-to none "$bin/bc-train" "$config" --no-resume </dev/null \
         | sed -n 's/^timing: \([0-9]*\) steps in .* per step \([0-9.]*\) s, of which \([0-9.]*\) s in allreduces .*), \([0-9.]*\) s waiting for data.*; peak memory \([0-9.]*\) \(.\)iB\( (tensors .*)\)\?$/\1 \2 \3 \4 \5 \6/p' \
@@ -79,7 +81,7 @@ torch_peer() {
 }
 
 if [[ "$peer" == yes ]]; then ensure_python_referee; ensure_torch_peer; fi
-echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm; $(lscpu | sed -n 's/^Model name: *//p')"
+echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm, recompute_activations $recompute; $(lscpu | sed -n 's/^Model name: *//p')"
 printf '%-12s %-16s %-15s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' model layout precision "bc img/s" "allreduce" "data s" "Keras" "PyTorch" "bc/Keras" "bc/torch" "bc GiB" "Keras GiB" "torch GiB"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 for model in $models; do

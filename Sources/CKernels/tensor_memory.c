@@ -5,9 +5,11 @@
 
 enum { pooled_bytes = 1 << 20, page = 4096 };
 
-// A kept block holds its own links: into the list of kept blocks of its size (most recently freed first) and into
-// the list of all kept blocks by age (freed longest ago first), with the trim period it was freed in.
+// Each pooled block is mapped with one page in front of the memory it serves: its header, with the block's size and,
+// while it is kept, its links into the list of kept blocks of its size (most recently freed first) and into the list
+// of all kept blocks by age (freed longest ago first), with the trim period it was freed in.
 struct free_block {
+    long bytes;  // after the header page
     struct free_block *newer_of_size, *older_of_size;
     struct free_block *newer, *older;
     long list;  // index in `lists`
@@ -26,6 +28,8 @@ static long list_count = 0, list_capacity = 0;
 static struct free_block *oldest = NULL, *newest = NULL;
 static unsigned long period = 0;
 static long live = 0, peak = 0, cached = 0;
+// Bytes of the blocks serving tensors (a tensor may have a block of a larger class), and their high-water mark.
+static long held = 0, held_peak = 0;
 
 // The size of the blocks that serve `bytes`: eight classes per doubling (at 1 MiB and more their steps are whole
 // pages), so that tensors of nearby sizes share blocks (a DenseNet's concatenations grow by 32 channels a layer)
@@ -52,7 +56,7 @@ static struct size_list *list_for(long bytes) {
 }
 
 static void keep(struct free_block *block, struct size_list *list) {
-    *block = (struct free_block){NULL, list->newest, NULL, newest, list - lists, period};
+    *block = (struct free_block){list->bytes, NULL, list->newest, NULL, newest, list - lists, period};
     if (list->newest) list->newest->newer_of_size = block;
     list->newest = block;
     if (newest) newest->newer = block;
@@ -76,24 +80,40 @@ static void take(struct free_block *block) {
 static void release(struct free_block *block) {
     long bytes = lists[block->list].bytes;
     take(block);
-    munmap(block, (size_t)bytes);
+    munmap(block, (size_t)(page + bytes));
 }
 
-// Keeps what the pool holds (tensors plus kept blocks) within half again the most tensors have held at once: before
-// mapping a new block of `bytes`, unmaps kept blocks, those freed longest ago first. A training step stays below
-// that bound (measured: ResNet50 holds 1.25 times its tensors' peak, DenseNet201 about 1.4 times, as a step's backward
-// uses other sizes than its forward); it stops a process whose sizes keep changing from keeping ever more. A
-// tighter bound would cost speed, mapping and faulting in blocks every step: at an eighth above, ResNet50 held
-// 1.9 GiB instead of 2.1 at about 5% less speed, DenseNet201 3.9 GiB instead of 4.7 at about 10% less (one noisy
-// run each, README).
+// A kept block for `size`: the newest of its class, or else of the smallest class up to twice its size that has one.
+// Sizes keep changing within a step where a graph frees activations early (a DenseNet recomputing its
+// concatenations makes and frees each a little larger than the last), and blocks of one class only would then be
+// mapped and faulted in anew each step.
+static struct free_block *kept_block_for(long size) {
+    struct size_list *best = NULL;
+    for (long i = 0; i < list_count; i++) {
+        struct size_list *list = &lists[i];
+        if (!list->newest || list->bytes < size || list->bytes > 2 * size) continue;
+        if (!best || list->bytes < best->bytes) best = list;
+        if (list->bytes == size) break;
+    }
+    return best ? best->newest : NULL;
+}
+
+// Keeps what the pool holds (blocks serving tensors plus kept blocks) within half again the most that blocks serving
+// tensors have held at once: before mapping a new block of `bytes`, unmaps kept blocks, those freed longest ago first.
+// It stops a process whose sizes keep changing from keeping ever more. A training step stays within it (measured at
+// 224x224, batch 16: ResNet50 held 2.0 GiB for 1.6 GiB of tensors, DenseNet201 3.8 for 3.3, and 1.7 for 1.0 when
+// recomputing activations); a tighter bound costs speed, mapping and faulting in blocks every step (at an eighth
+// above, DenseNet201 ran about 10% slower).
 static void release_for(long bytes) {
-    long budget = peak + peak / 2;
-    while (oldest && live + cached + bytes > budget) release(oldest);
+    long budget = held_peak + held_peak / 2;
+    while (oldest && held + cached + bytes > budget) release(oldest);
 }
 
-static void count_allocation(long bytes) {
+static void count_allocation(long bytes, long block_bytes) {
     live += bytes;
     if (live > peak) peak = live;
+    held += block_bytes;
+    if (held > held_peak) held_peak = held;
 }
 
 void *ck_tensor_memory_allocate(long bytes) {
@@ -101,23 +121,26 @@ void *ck_tensor_memory_allocate(long bytes) {
         void *block = NULL;
         if (posix_memalign(&block, 64, (size_t)bytes) != 0) return NULL;
         pthread_mutex_lock(&lock);
-        count_allocation(bytes);
+        count_allocation(bytes, bytes);
         pthread_mutex_unlock(&lock);
         return block;
     }
     long size = block_size(bytes);
     pthread_mutex_lock(&lock);
-    struct size_list *list = list_for(size);
-    struct free_block *reused = list ? list->newest : NULL;
+    struct free_block *reused = kept_block_for(size);
     if (reused) take(reused);
     else release_for(size);
-    count_allocation(bytes);
+    count_allocation(bytes, reused ? reused->bytes : size);
     pthread_mutex_unlock(&lock);
-    if (reused) return reused;
-    void *block = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block != MAP_FAILED) return block;
+    if (reused) return (char *)reused + page;
+    struct free_block *block = mmap(NULL, (size_t)(page + size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (block != MAP_FAILED) {
+        block->bytes = size;
+        return (char *)block + page;
+    }
     pthread_mutex_lock(&lock);
     live -= bytes;
+    held -= size;
     pthread_mutex_unlock(&lock);
     return NULL;
 }
@@ -127,16 +150,19 @@ void ck_tensor_memory_free(void *block, long bytes) {
         free(block);
         pthread_mutex_lock(&lock);
         live -= bytes;
+        held -= bytes;
         pthread_mutex_unlock(&lock);
         return;
     }
-    long size = block_size(bytes);
+    struct free_block *header = (struct free_block *)((char *)block - page);
+    long size = header->bytes;
     pthread_mutex_lock(&lock);
     live -= bytes;
+    held -= size;
     struct size_list *list = list_for(size);
-    if (list) keep(block, list);
+    if (list) keep(header, list);
     pthread_mutex_unlock(&lock);
-    if (!list) munmap(block, (size_t)size);
+    if (!list) munmap(header, (size_t)(page + size));
 }
 
 void ck_tensor_memory_trim(void) {
@@ -163,5 +189,6 @@ long ck_tensor_memory_cached(void) { return read_locked(&cached); }
 void ck_tensor_memory_reset_peak(void) {
     pthread_mutex_lock(&lock);
     peak = live;
+    held_peak = held;
     pthread_mutex_unlock(&lock);
 }

@@ -1,7 +1,7 @@
 import Tensors
 
 /// Keras Activation layer (relu, softmax on the last axis, linear).
-public final class Activation: SoftmaxOutputLayer {
+public final class Activation: SoftmaxOutputLayer, RecomputableKeptTensor {
     /// The activation functions bc-train supports, by their Keras names.
     public enum Function: String, Sendable {
         case linear, relu, softmax
@@ -64,4 +64,11 @@ public final class Activation: SoftmaxOutputLayer {
         savedOutput = nil
         return [logitGradient]
     }
+
+    func releaseKeptTensor() -> Bool {
+        defer { savedOutput = nil }
+        return savedOutput != nil
+    }
+
+    func restoreKeptTensor(_ tensor: Tensor) { savedOutput = tensor }
 }

@@ -5,7 +5,7 @@ import Tensors
 /// `crossRankSum`: synchronised batch norm), and move the moving statistics as
 /// `moving = moving * momentum + batch * (1 - momentum)` (Keras 3 uses the biased variance here too;
 /// tf_keras' fused kernel uses the unbiased one for 4-D inputs). Inference, or a frozen layer: moving statistics.
-public final class BatchNormalization: CollectiveLayer {
+public final class BatchNormalization: CollectiveLayer, RecomputableKeptTensor {
     public let className = "BatchNormalization"
     public let name: String
     public var trainable = true
@@ -17,10 +17,11 @@ public final class BatchNormalization: CollectiveLayer {
     private var inputRank = 0
     private var saved: Saved?
 
-    /// What backward needs: the batch statistics, or (frozen layer in a training step) nothing but the
-    /// fact that the moving statistics were used, which makes the layer an affine map per channel.
+    /// What backward needs: the input and batch statistics (the input nil while a graph that recomputes it holds
+    /// none), or (frozen layer in a training step) nothing but the fact that the moving statistics were used, which
+    /// makes the layer an affine map per channel.
     private enum Saved {
-        case batchStatistics(input: Tensor, mean: Tensor, variance: Tensor)
+        case batchStatistics(input: Tensor?, mean: Tensor, variance: Tensor)
         case movingStatistics
     }
 
@@ -96,10 +97,11 @@ public final class BatchNormalization: CollectiveLayer {
         guard let savedState = saved else { preconditionFailure("\(name): backward without training forward") }
         saved = nil
         let backend = context.backend
-        guard case .batchStatistics(let input, let mean, let variance) = savedState else {
+        guard case .batchStatistics(let keptInput, let mean, let variance) = savedState else {
             // Frozen: an affine map per channel.
             return [scaledByGammaOverDeviation(outputGradient, variance: weight("moving_variance").value, backend: backend)]
         }
+        guard let input = keptInput else { preconditionFailure("\(name): backward without its input given back") }
         guard let sumOverRanks = context.crossRankSum else {
             let gradients = backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma, mean: mean,
                                                       variance: variance, epsilon: epsilon)
@@ -130,6 +132,34 @@ public final class BatchNormalization: CollectiveLayer {
                                                xScale: (0..<c).map { Float(factor[$0] * sums[$0] / deviation[$0]) },
                                                center: mean.scalars, offset: (0..<c).map { Float(factor[$0] * sums[c + $0]) })
         return [backend.channelwiseCombination(outputGradient: outputGradient, x: input, coefficients)]
+    }
+
+    /// Whether the last training forward pass normalised with batch statistics (not frozen) and kept its input.
+    var keepsBatchStatistics: Bool {
+        if case .batchStatistics(_?, _, _) = saved { return true }
+        return false
+    }
+
+    /// The last training forward pass's output again (with the ReLU after it when `thenReLU`), from the input and
+    /// batch statistics kept for backward: a graph that recomputes activations asks for it instead of keeping it.
+    /// It equals the output forward returned, bit for bit.
+    func recomputedOutput(thenReLU: Bool, backend: Backend) -> Tensor {
+        guard case .batchStatistics(let input?, let mean, let variance) = saved else {
+            preconditionFailure("\(name): no input and batch statistics kept to recompute the output from")
+        }
+        return thenReLU ? backend.batchNormReLUInference(input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)
+                        : backend.batchNormInference(input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)
+    }
+
+    func releaseKeptTensor() -> Bool {
+        guard case .batchStatistics(_?, let mean, let variance) = saved else { return false }
+        saved = .batchStatistics(input: nil, mean: mean, variance: variance)
+        return true
+    }
+
+    func restoreKeptTensor(_ tensor: Tensor) {
+        guard case .batchStatistics(nil, let mean, let variance) = saved else { preconditionFailure("\(name): input given back twice") }
+        saved = .batchStatistics(input: tensor, mean: mean, variance: variance)
     }
 
     /// dy * gamma / sqrt(variance + epsilon), per channel: the layer's affine map without its offsets (mean and

@@ -1,7 +1,7 @@
 import Tensors
 
 /// Keras Conv2D (channels_last, no dilation, groups 1): kernel (kh, kw, in, filters), optional bias.
-public final class Conv2D: Layer {
+public final class Conv2D: RecomputableKeptTensor {
     public let className = "Conv2D"
     public let name: String
     public var trainable = true
@@ -86,4 +86,11 @@ public final class Conv2D: Layer {
         if useBias { weights[1].gradient = gradients.bias }
         return gradients.input
     }
+
+    func releaseKeptTensor() -> Bool {
+        defer { savedInput = nil }
+        return savedInput != nil
+    }
+
+    func restoreKeptTensor(_ tensor: Tensor) { savedInput = tensor }
 }

@@ -31,6 +31,25 @@ public final class Graph {
     private let fusedReLU: [Int: Int]
     /// Whether forward fuses those pairs (on by default; off to compare).
     public var fusesReLU = true
+    /// Whether training recomputes, in backward, the activations that are cheap to recompute instead of keeping them
+    /// from forward (Pleiss et al. 2017, "Memory-efficient implementation of DenseNets"): the outputs of the fused
+    /// batch norm + ReLU pairs that only convolutions read, and the running concatenations of dense blocks, each the
+    /// first channels of its block's last one. A DenseNet's memory then grows linearly with its depth instead of
+    /// quadratically; the gradients are the same, bit for bit. Off by default.
+    public var recomputesActivations = false
+    /// The readers of each node's output.
+    private let consumers: [[Int]]
+    /// The fused pairs whose ReLU output only convolutions read: ReLU node -> its batch normalization's node.
+    private let recomputableReLUs: [Int: Int]
+    /// Concatenations that are the first input of the next concatenation and are otherwise read only by batch
+    /// norms: node -> the last concatenation of that chain, whose first channels they are.
+    private let concatenationPrefixes: [Int: Int]
+    /// Each chain's first concatenation -> its last: backward needs the last one's output down to the first.
+    private let chainStarts: [Int: Int]
+    /// Of the last training forward pass: the nodes whose layers gave their kept tensor away -> the node whose
+    /// output it is; and the outputs of the chains' last concatenations, kept here for their prefixes.
+    private var releasedKeptTensors: [Int: Int] = [:]
+    private var chainEnds: [Int: Tensor] = [:]
 
     init(name: String, nodes: [Node]) {
         self.name = name
@@ -51,6 +70,26 @@ public final class Graph {
             fused[source] = index
         }
         fusedReLU = fused
+        var readers = [[Int]](repeating: [], count: nodes.count)
+        for (index, node) in nodes.enumerated() { for input in node.inputs { readers[input].append(index) } }
+        consumers = readers
+        recomputableReLUs = Dictionary(uniqueKeysWithValues: fused.compactMap { batchNorm, relu in
+            nodes[batchNorm].layer is BatchNormalization && relu < nodes.count - 1 && readers[relu].allSatisfy { nodes[$0].layer is Conv2D }
+                ? (relu, batchNorm) : nil
+        })
+        func nextConcatenation(after index: Int) -> Int? {
+            guard nodes[index].layer is Concatenate else { return nil }
+            let next = readers[index].filter { nodes[$0].layer is Concatenate && nodes[$0].inputs.first == index }
+            let others = readers[index].filter { !next.contains($0) }
+            return next.count == 1 && others.allSatisfy({ nodes[$0].layer is BatchNormalization }) ? next[0] : nil
+        }
+        var prefixes: [Int: Int] = [:]
+        for index in nodes.indices.reversed() {
+            guard let next = nextConcatenation(after: index) else { continue }
+            prefixes[index] = prefixes[next] ?? next
+        }
+        concatenationPrefixes = prefixes
+        chainStarts = Dictionary(grouping: prefixes.keys) { prefixes[$0]! }.reduce(into: [:]) { $0[$1.value.min()!] = $1.key }
     }
 
     public var inputShape: [Int] { nodes[0].outputShape }
@@ -97,6 +136,8 @@ public final class Graph {
         var remaining = consumerCounts
         if let retaining { remaining[retaining] += 1 }
         values[0] = input
+        (releasedKeptTensors, chainEnds) = ([:], [:])
+        let chainEndNodes = Set(concatenationPrefixes.values)
         for index in 1..<nodes.count {
             let node = nodes[index], context = context(index)
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
@@ -111,12 +152,38 @@ public final class Graph {
                 }
                 return node.layer.forward(inputs, context: context)
             }
+            let recomputing = recomputesActivations && context.training && context.keepsForBackward
+            if recomputing && chainEndNodes.contains(index) { chainEnds[index] = values[index] }
             for input in node.inputs {
                 remaining[input] -= 1
-                if remaining[input] == 0 { values[input] = nil }
+                guard remaining[input] == 0 else { continue }
+                values[input] = nil
+                if recomputing { releaseKeptCopies(of: input) }
             }
         }
         return (values[nodes.count - 1]!, retaining.map { values[$0]! })
+    }
+
+    /// Whether backward recomputes the node's output when the graph recomputes activations (in a training step whose
+    /// batch norms use batch statistics).
+    func isRecomputed(_ index: Int) -> Bool { recomputableReLUs[index] != nil || concatenationPrefixes[index] != nil }
+
+    /// Takes a recomputable node's output away from the layers that kept it for backward, once all its readers
+    /// have run: a fused pair's ReLU output from the ReLU and the convolutions after it (unless a frozen batch norm
+    /// kept no input to recompute it from), a dense block's running concatenation from the batch norms reading it.
+    private func releaseKeptCopies(of index: Int) {
+        let holders: [Int]
+        if let batchNorm = recomputableReLUs[index] {
+            guard (nodes[batchNorm].layer as! BatchNormalization).keepsBatchStatistics else { return }
+            holders = [index] + consumers[index]
+        } else if concatenationPrefixes[index] != nil {
+            holders = consumers[index]
+        } else {
+            return
+        }
+        for holder in holders where (nodes[holder].layer as? RecomputableKeptTensor)?.releaseKeptTensor() == true {
+            releasedKeptTensors[holder] = index
+        }
     }
 
     /// Back-propagates dLoss/dOutput through the last training forward pass, filling every weight's gradient.
@@ -152,9 +219,33 @@ public final class Graph {
     private func propagate(context: RunContext, towardInput: Bool = true, through lowest: Int = 1,
                            outputBackward: (Layer) -> [Tensor]) -> Tensor? {
         guard !lastBatchWasEmpty else { return backwardWithoutSamples(context: context) }
+        defer { (releasedKeptTensors, chainEnds) = ([:], [:]) }
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
+        // Outputs recomputed for the layers that gave them away in forward; each is dropped after its own node.
+        var recomputed: [Int: Tensor] = [:]
+        func recompute(_ index: Int) -> Tensor {
+            if let value = recomputed[index] { return value }
+            let value: Tensor
+            if let batchNorm = recomputableReLUs[index] {
+                giveBack(batchNorm)
+                value = (nodes[batchNorm].layer as! BatchNormalization).recomputedOutput(thenReLU: true, backend: context.backend)
+            } else {
+                value = chainEnds[concatenationPrefixes[index]!]!.channelPrefix(nodes[index].outputShape.last!)
+            }
+            recomputed[index] = value
+            return value
+        }
+        func giveBack(_ holder: Int) {
+            guard let source = releasedKeptTensors.removeValue(forKey: holder) else { return }
+            (nodes[holder].layer as! RecomputableKeptTensor).restoreKeptTensor(recompute(source))
+        }
         for index in stride(from: nodes.count - 1, through: lowest, by: -1) {
             let node = nodes[index]
+            giveBack(index)
+            defer {
+                recomputed[index] = nil
+                if let end = chainStarts[index] { chainEnds[end] = nil }
+            }
             Profiler.measure(node.layer.name, "backward", node.profileArguments) {
                 if !towardInput && index < nodes.count - 1 && !node.inputs.contains(where: { reachesWeights[$0] }) {
                     if let outputGradient = gradients[index], !node.layer.weights.isEmpty {

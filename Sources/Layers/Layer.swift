@@ -38,6 +38,15 @@ public protocol CollectiveLayer: Layer {
     func takesPartInCollectives(_ context: RunContext) -> Bool
 }
 
+/// A layer that keeps one tensor of its training forward pass for backward (a convolution's or batch norm's input,
+/// a ReLU's output). A graph that recomputes activations (`Graph.recomputesActivations`) takes it away once forward
+/// is done with it and gives it back, recomputed, right before the layer's backward.
+protocol RecomputableKeptTensor: Layer {
+    /// Drops the kept tensor and says whether there was one (a frozen batch norm keeps none).
+    func releaseKeptTensor() -> Bool
+    func restoreKeptTensor(_ tensor: Tensor)
+}
+
 /// One weight variable: Keras name (`kernel`, `bias`, `gamma`, `beta`, `moving_mean`, `moving_variance`),
 /// its value, whether an optimizer updates it, and the gradient of the last backward pass (until a training step's
 /// optimizer has used it).

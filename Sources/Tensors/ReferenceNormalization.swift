@@ -8,10 +8,13 @@ extension ReferenceBackend {
     }
 
     public func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput {
-        let (mean, variance) = channelStatistics(x)
-        let y = normalize(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon)
-        return BatchNormTrainingOutput(output: y, mean: Tensor(shape: [mean.count], scalars: mean.map(Float.init)),
-                                       variance: Tensor(shape: [variance.count], scalars: variance.map(Float.init)))
+        // Normalised with the statistics it returns (rounded to Float), as oneDNN does: the output is then
+        // `batchNormInference` with them, bit for bit, which a graph recomputing activations relies on.
+        let (exactMean, exactVariance) = channelStatistics(x)
+        let mean = Tensor(shape: [exactMean.count], scalars: exactMean.map(Float.init))
+        let variance = Tensor(shape: [exactVariance.count], scalars: exactVariance.map(Float.init))
+        return BatchNormTrainingOutput(output: batchNormInference(x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon),
+                                       mean: mean, variance: variance)
     }
 
     public func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,

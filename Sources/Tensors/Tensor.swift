@@ -54,8 +54,8 @@ private func exitOutOfMemory(bytes: Int) -> Never {
 public enum TensorLayout: Hashable, Sendable {
     /// Row-major in the order of `shape`: what Keras, files and plain-Swift code use.
     case plain
-    /// oneDNN's nChw16c, for rank-4 NHWC tensors: channels in blocks of 16, each block stored as (N, H, W, 16)
-    /// after the previous one, channels padded with zeros up to a multiple of 16. The oneDNN backend's
+    /// oneDNN's nChw16c, for rank-4 NHWC tensors: each image's channels in blocks of 16, each block stored as
+    /// (H, W, 16) after the previous one, channels padded with zeros up to a multiple of 16. The oneDNN backend's
     /// convolutions run fastest on it, so activations stay in it between layers.
     case channelsBlocked16
 
@@ -211,6 +211,27 @@ extension Tensor {
                 blockedOffset += block
             }
         } }
+    }
+
+    /// A copy of the first `width` channels (the last axis), in this tensor's layout. In the blocked layout an
+    /// image's first channels are the beginning of its storage, so a prefix of whole blocks is one copy per image.
+    public func channelPrefix(_ width: Int) -> Tensor {
+        let channels = shape.last ?? 0
+        precondition(rank >= 1 && (0...channels).contains(width), "a prefix of \(width) channels of \(shape)")
+        let prefix = Tensor(uninitializedShape: shape.dropLast() + [width], layout: layout)
+        let runs = layout == .plain ? shape.dropLast().reduce(1, *) : shape[0]
+        let (from, to) = (storage.count / max(runs, 1), prefix.storage.count / max(runs, 1))
+        for run in 0..<runs {
+            (prefix.storage.base + run * to).update(from: storage.base + run * from, count: to)
+        }
+        if layout == .channelsBlocked16, width % TensorLayout.channelBlock != 0 {
+            // The last block's lanes past `width` are channels of this tensor; the prefix's padding must be zero.
+            prefix.forEachChannelRun { _, blockedOffset, lanes in
+                guard lanes < TensorLayout.channelBlock else { return }
+                (prefix.storage.base + blockedOffset + lanes).update(repeating: 0, count: TensorLayout.channelBlock - lanes)
+            }
+        }
+        return prefix
     }
 
     /// Where the element at a row-major index lies in storage.

@@ -76,6 +76,12 @@ public enum TrainingRun {
                                    head: HeadOptions(classes: config.model.classes, dropout: config.model.dropout,
                                                      batchNorm: config.model.headBatchNorm),
                                    seed: config.training.seed)
+        model.recomputesActivations = config.compute.recomputeActivations.recomputes(
+            model, perRankBatch: (config.training.batchSize + world.size - 1) / world.size)
+        if model.recomputesActivations {
+            log("compute: backward recomputes batch norm + ReLU outputs and concatenations instead of keeping them "
+                + "(compute.recompute_activations \(config.compute.recomputeActivations.rawValue))")
+        }
         try agree(world) { try requireMemory(for: model, config, world, configPath: configPath) }
         let trainSamples = split.samples("train", of: dataset)!
         let loss = CategoricalCrossentropy(classWeights: try classWeights(config, trainSamples, dataset.classNames))

@@ -1,9 +1,9 @@
 import Tensors
 import XCTest
 
-/// The tensors' memory pool (CKernels/tensor_memory.c): freed large buffers serve the next tensor of their size,
-/// buffers idle for a whole trim period go back to the system, and what the pool holds stays within half again the
-/// most tensors have held at once.
+/// The tensors' memory pool (CKernels/tensor_memory.c): freed large buffers serve the next tensor of their size (or,
+/// when none of its size is kept, of up to half their size), buffers idle for a whole trim period go back to the
+/// system, and what the pool holds stays within half again the most tensors have held at once.
 final class TensorMemoryTests: XCTestCase {
     private let megabyte = 1 << 20
 
@@ -34,6 +34,24 @@ final class TensorMemoryTests: XCTestCase {
         let nearby = Tensor(zeros: [7 * megabyte / 10])
         XCTAssertEqual(nearby.withUnsafeBufferPointer { $0.baseAddress! }, shared)
         XCTAssertEqual(TensorStorage.liveBytes - live, 7 * megabyte / 10 * 4)
+    }
+
+    func testAKeptBufferServesASmallerTensorOfAtLeastHalfItsSizeWhenNoneOfItsOwnSizeIsKept() {
+        emptyPool()
+        var large: Tensor? = Tensor(zeros: [megabyte + megabyte / 2])  // 6 MiB
+        let address = large!.withUnsafeBufferPointer { $0.baseAddress! }
+        large = nil
+        XCTAssertNil(large)
+        var smaller: Tensor? = Tensor(zeros: [megabyte])  // 4 MiB
+        XCTAssertEqual(smaller!.withUnsafeBufferPointer { $0.baseAddress! }, address, "the 6 MiB buffer serves 4 MiB")
+        XCTAssertEqual(smaller!.scalars.max(), 0)
+        XCTAssertEqual(TensorStorage.cachedBytes, 0)
+        smaller = nil
+        XCTAssertNil(smaller)
+        XCTAssertEqual(TensorStorage.cachedBytes, 6 * megabyte, "freed, it is kept as the 6 MiB buffer it is")
+        let small = Tensor(zeros: [megabyte / 2])  // 2 MiB: less than half of 6
+        XCTAssertNotEqual(small.withUnsafeBufferPointer { $0.baseAddress! }, address)
+        XCTAssertEqual(TensorStorage.cachedBytes, 6 * megabyte)
     }
 
     func testBuffersIdleForAWholePeriodAreReleased() {

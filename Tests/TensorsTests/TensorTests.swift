@@ -118,4 +118,23 @@ final class TensorLayoutTests: XCTestCase {
         }
         XCTAssertEqual(factors.multiplied(elementwiseBy: x).layout, .plain)
     }
+
+    func testChannelPrefixInEitherLayout() {
+        for (channels, width) in [(48, 32), (35, 16), (35, 20), (7, 3), (16, 0)] {
+            let plain = counting([2, 3, 2, channels])
+            let expected = (0..<2 * 3 * 2).flatMap { pixel in (0..<width).map { Float(pixel * channels + $0) } }
+            let fromPlain = plain.channelPrefix(width)
+            XCTAssertEqual(fromPlain.shape, [2, 3, 2, width])
+            XCTAssertEqual(fromPlain.layout, .plain)
+            XCTAssertEqual(fromPlain.scalars, expected, "\(channels) -> \(width), plain")
+            let fromBlocked = plain.converted(to: .channelsBlocked16).channelPrefix(width)
+            XCTAssertEqual(fromBlocked.layout, .channelsBlocked16)
+            XCTAssertEqual(fromBlocked.scalars, expected, "\(channels) -> \(width), blocked")
+            XCTAssertEqual(fromBlocked.storageCount, 2 * 3 * 2 * ((width + 15) / 16 * 16))
+            let zeroPadded = fromBlocked.plain().converted(to: .channelsBlocked16)
+            XCTAssertEqual(fromBlocked.withUnsafeStorage(Array.init), zeroPadded.withUnsafeStorage(Array.init),
+                           "\(channels) -> \(width): the prefix's padding is zero")
+        }
+        XCTAssertEqual(counting([3, 5]).channelPrefix(2).scalars, [0, 1, 5, 6, 10, 11], "any rank, on the last axis")
+    }
 }

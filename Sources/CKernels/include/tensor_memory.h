@@ -1,9 +1,10 @@
 // Memory for tensors. Blocks of at least 1 MiB come from a pool of mapped pages in size classes (eight per
-// doubling): freed blocks are kept for the next request of their class, since a training step asks for the same sizes in the same order every step (reused
+// doubling): freed blocks are kept for the next request of their class (or, when none of its class is kept, of a
+// class up to half their size), since a training step asks for the same sizes in the same order every step (reused
 // pages cost no page faults, and nothing fragments as glibc's heap did, growing the process step after step). A
 // block left unused for a whole period between two ck_tensor_memory_trim calls goes back to the system, and so do
-// the oldest kept blocks when keeping them would hold more than half again the most bytes tensors have held at
-// once. Smaller blocks come from malloc. Every block is 64-byte aligned. The pool counts the bytes in use (and
+// the oldest kept blocks when keeping them would hold more than half again the most bytes blocks serving tensors
+// have held at once. Smaller blocks come from malloc. Every block is 64-byte aligned. The pool counts the bytes in use (and
 // their high-water mark) and the bytes it keeps; all functions are thread-safe (data loader threads make tensors).
 #ifndef TENSOR_MEMORY_H
 #define TENSOR_MEMORY_H
