@@ -28,7 +28,8 @@ static long list_count = 0, list_capacity = 0;
 static struct free_block *oldest = NULL, *newest = NULL;
 static unsigned long period = 0;
 static long live = 0, peak = 0, cached = 0;
-// Bytes of the blocks serving tensors (a tensor may have a block of a larger class), and their high-water mark.
+// Bytes of the blocks serving tensors (a tensor may have a block of a larger class; below 1 MiB, its malloc'ed
+// bytes), and their high-water mark.
 static long held = 0, held_peak = 0;
 
 // The size of the blocks that serve `bytes`: eight classes per doubling (at 1 MiB and more their steps are whole

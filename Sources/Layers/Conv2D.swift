@@ -1,7 +1,7 @@
 import Tensors
 
 /// Keras Conv2D (channels_last, no dilation, groups 1): kernel (kh, kw, in, filters), optional bias.
-public final class Conv2D: RecomputableKeptTensor {
+public final class Conv2D: Layer, RecomputableKeptTensor {
     public let className = "Conv2D"
     public let name: String
     public var trainable = true

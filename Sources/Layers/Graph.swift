@@ -161,6 +161,8 @@ public final class Graph {
                 if recomputing { releaseKeptCopies(of: input) }
             }
         }
+        // A chain none of whose concatenations was given up (its batch norms frozen) needs no end kept.
+        chainEnds = chainEnds.filter { end, _ in releasedKeptTensors.values.contains { concatenationPrefixes[$0] == end } }
         return (values[nodes.count - 1]!, retaining.map { values[$0]! })
     }
 
@@ -225,12 +227,12 @@ public final class Graph {
         var recomputed: [Int: Tensor] = [:]
         func recompute(_ index: Int) -> Tensor {
             if let value = recomputed[index] { return value }
-            let value: Tensor
-            if let batchNorm = recomputableReLUs[index] {
-                giveBack(batchNorm)
-                value = (nodes[batchNorm].layer as! BatchNormalization).recomputedOutput(thenReLU: true, backend: context.backend)
-            } else {
-                value = chainEnds[concatenationPrefixes[index]!]!.channelPrefix(nodes[index].outputShape.last!)
+            if let batchNorm = recomputableReLUs[index] { giveBack(batchNorm) }
+            let value = Profiler.measure(nodes[index].layer.name, "recompute", nodes[index].profileArguments) {
+                if let batchNorm = recomputableReLUs[index] {
+                    return (nodes[batchNorm].layer as! BatchNormalization).recomputedOutput(thenReLU: true, backend: context.backend)
+                }
+                return chainEnds[concatenationPrefixes[index]!]!.channelPrefix(nodes[index].outputShape.last!)
             }
             recomputed[index] = value
             return value

@@ -40,7 +40,8 @@ public protocol CollectiveLayer: Layer {
 
 /// A layer that keeps one tensor of its training forward pass for backward (a convolution's or batch norm's input,
 /// a ReLU's output). A graph that recomputes activations (`Graph.recomputesActivations`) takes it away once forward
-/// is done with it and gives it back, recomputed, right before the layer's backward.
+/// is done with it and gives it back, recomputed, before the layer's backward (a batch norm gets its input back
+/// when its ReLU output is recomputed from it, at the first reader's backward).
 protocol RecomputableKeptTensor: Layer {
     /// Drops the kept tensor and says whether there was one (a frozen batch norm keeps none).
     func releaseKeptTensor() -> Bool

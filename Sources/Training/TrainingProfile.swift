@@ -48,7 +48,8 @@ enum TrainingProfile {
     }
 
     /// Rank 0's recorded steps: the step time, then where it goes by phase, by primitive (with GFLOP/s for
-    /// convolutions) and the layers that take longest (forward plus backward), each per step and as a share.
+    /// convolutions) and the layers that take longest (forward plus backward, and recomputing their output for
+    /// backward), each per step and as a share.
     static func describe(_ events: [Profiler.Event]) -> String {
         let steps = events.filter { $0.category == "step" }
         guard !steps.isEmpty else { return "profile: no step was recorded" }
@@ -74,8 +75,8 @@ enum TrainingProfile {
         lines += table("batch-norm statistics", "communication")
         lines += table("oneDNN primitives", "primitive", extra: rate)
         var layers: [String: Double] = [:]
-        for event in events where event.category == "forward" || event.category == "backward" { layers[event.name, default: 0] += event.duration }
-        lines.append("layers, forward and backward (per step, the 15 longest):")
+        for event in events where ["forward", "backward", "recompute"].contains(event.category) { layers[event.name, default: 0] += event.duration }
+        lines.append("layers, forward and backward, recomputing included (per step, the 15 longest):")
         for (name, microseconds) in layers.sorted(by: { $0.value > $1.value }).prefix(15) {
             lines.append("  " + name + String(format: " %.2f ms %.1f%%", microseconds / Double(steps.count) / 1000,
                                                100 * microseconds / Double(steps.count) / stepMicroseconds))

@@ -5,8 +5,8 @@ import XCTest
 
 /// `Graph.recomputesActivations` (Pleiss et al.'s memory-efficient DenseNet): backward recomputes the batch norm +
 /// ReLU outputs that convolutions read and the dense blocks' running concatenations instead of keeping them from
-/// forward. The gradients must be those of a graph that keeps everything, bit for bit, in every batch-norm mode, and
-/// a training step must hold less.
+/// forward. The gradients must be those of a graph that keeps everything, bit for bit, in every batch-norm mode and
+/// with the ReLUs fused or not, and a training step must hold less.
 final class RecomputedActivationsTests: XCTestCase {
     /// Two dense blocks of three layers (growth 16, then 12: concatenations that end inside a channel block) with a
     /// transition between them, as Keras' DenseNet builds them.
@@ -45,16 +45,19 @@ final class RecomputedActivationsTests: XCTestCase {
         let images = Tensor(shape: [4, 12, 12, 3], scalars: (0..<1728).map { _ in Float(generator.next() >> 40) / Float(1 << 24) * 2 - 1 })
         let sumOverRanks: (UnsafeMutableBufferPointer<Double>) -> Void = { _ in }  // one rank: the sums are its own
         for backend in [OneDNNBackend(threads: 2), ReferenceBackend()] as [Backend] {
-            for (mode, synchronised, frozen) in [("batch statistics", false, false), ("synchronised", true, false), ("frozen", false, true)] {
+            for (mode, synchronised, frozen, fused) in [("batch statistics", false, false, true), ("synchronised", true, false, true),
+                                                        ("frozen", false, true, true), ("ReLUs not fused", false, false, false)] {
                 func run(recomputing: Bool) throws -> (output: [Float], gradients: [String: [Float]], moving: [[Float]], peakBytes: Int) {
                     let model = try makeModel()
                     model.recomputesActivations = recomputing
+                    model.fusesReLU = fused
                     if frozen { for layer in model.layers where layer.name.hasPrefix("block1") { layer.trainable = false } }
                     var context = RunContext(backend: backend, training: true)
                     if synchronised { context.crossRankSum = sumOverRanks }
                     TensorStorage.resetPeakBytes()
                     let output = try model.forward(images, context: context)
-                    model.backward(logitGradient: CategoricalCrossentropy().logitGradient(
+                    // What a training step runs: backward as far as gradients reach weights.
+                    model.backwardToWeights(logitGradient: CategoricalCrossentropy().logitGradient(
                         probabilities: output, labels: [0, 2, 1, 0], globalBatchSize: 4), context: context)
                     return (output.scalars, Dictionary(uniqueKeysWithValues: model.trainableWeights.map { ($0.path, $0.weight.gradient!.scalars) }),
                             model.namedWeights.filter { $0.path.contains("moving_") }.map { $0.weight.value.scalars }, TensorStorage.peakBytes)

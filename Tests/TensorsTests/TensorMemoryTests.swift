@@ -2,7 +2,7 @@ import Tensors
 import XCTest
 
 /// The tensors' memory pool (CKernels/tensor_memory.c): freed large buffers serve the next tensor of their size (or,
-/// when none of its size is kept, of up to half their size), buffers idle for a whole trim period go back to the
+/// when none of its size is kept, a tensor of at least half their size), buffers idle for a whole trim period go back to the
 /// system, and what the pool holds stays within half again the most tensors have held at once.
 final class TensorMemoryTests: XCTestCase {
     private let megabyte = 1 << 20

@@ -41,6 +41,8 @@ final class ComputeOptionsTests: XCTestCase {
             for (value, expected) in [("true", ActivationRecomputation.true), ("false", .false), ("auto", .auto)] {
                 let config = try TrainingConfig.load(from: file, overrides: ["compute.recompute_activations=\(value)"])
                 XCTAssertEqual(config.compute.recomputeActivations, expected)
+                let decoded = try JSONDecoder().decode(TrainingConfig.self, from: JSONEncoder().encode(config))
+                XCTAssertEqual(decoded.compute.recomputeActivations, expected, "round trip of \(value)")
             }
             XCTAssertThrowsError(try TrainingConfig.load(from: file, overrides: ["compute.recompute_activations=always"])) { error in
                 XCTAssertEqual("\(error)", "\(file.path): compute.recompute_activations: is \"always\"; allowed: true, false, \"auto\"")

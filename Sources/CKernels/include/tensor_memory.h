@@ -1,6 +1,6 @@
 // Memory for tensors. Blocks of at least 1 MiB come from a pool of mapped pages in size classes (eight per
-// doubling): freed blocks are kept for the next request of their class (or, when none of its class is kept, of a
-// class up to half their size), since a training step asks for the same sizes in the same order every step (reused
+// doubling): freed blocks are kept for the next request of their class (or, when none of its class is kept, for a
+// request of at least half their size), since a training step asks for the same sizes in the same order every step (reused
 // pages cost no page faults, and nothing fragments as glibc's heap did, growing the process step after step). A
 // block left unused for a whole period between two ck_tensor_memory_trim calls goes back to the system, and so do
 // the oldest kept blocks when keeping them would hold more than half again the most bytes blocks serving tensors
@@ -19,7 +19,7 @@ void ck_tensor_memory_trim(void);
 long ck_tensor_memory_live(void);
 long ck_tensor_memory_peak(void);
 long ck_tensor_memory_cached(void);
-// Starts a new high-water mark at the bytes in use now.
+// Starts a new high-water mark at the bytes in use now (of tensors, and of the blocks serving them: the pool's bound).
 void ck_tensor_memory_reset_peak(void);
 
 #endif
