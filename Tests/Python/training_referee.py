@@ -9,7 +9,7 @@
                                                      tf.io.decode_png, tf.image.resize (bilinear), the
                                                      keras.applications preprocess_input, predict in tf_keras
                                                      and Keras 3; OUT.json maps file -> {"tfk": [...], "k3": [...]}
-  python training_referee.py train-steps MODEL.h5 SPEC.json OUT_PREFIX
+  python training_referee.py train-steps MODEL.h5 SPEC.json OUT_PREFIX [THREADS]
                                                      a Keras user training the same model on the same batches:
                                                      load_model in tf_keras and Keras 3; per phase of SPEC, the
                                                      phase's layers frozen (trainable = False) and the model
@@ -17,7 +17,8 @@
                                                      cross-entropy, then train_on_batch on the phase's batches of
                                                      SPEC (with its class_weight); writes OUT_PREFIX_{tfk,k3}.json
                                                      (the losses), OUT_PREFIX_{tfk,k3}_step1.h5 (the model after
-                                                     the first step) and OUT_PREFIX_{tfk,k3}.h5 (after the last)
+                                                     the first step) and OUT_PREFIX_{tfk,k3}.h5 (after the last);
+                                                     on THREADS TensorFlow threads when given (its default else)
   python training_referee.py replay-plan PLAN_DIR OUT_PREFIX
                                                      a Keras user replaying what `bc-train --write-plan` wrote:
                                                      initial.h5 compiled with its training_config's optimizer,
@@ -81,8 +82,11 @@ elif command == "predict-files":
         json.dump({file: {name: p[i].tolist() for name, p in predictions.items()} for i, file in enumerate(files)}, f)
 elif command == "train-steps":
     import keras
+    import tensorflow as tf
     import tf_keras
     model_path, out = sys.argv[2], sys.argv[4]
+    if len(sys.argv) > 5:
+        tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[5]))
     with open(sys.argv[3]) as f:
         spec = json.load(f)
     class_weight = dict(enumerate(spec["class_weight"])) if spec.get("class_weight") else None
