@@ -10,11 +10,21 @@ import XCTest
 /// head's dropout given bc-train's masks.
 final class PlanReplayTests: XCTestCase {
     func testTwoRanksTrainAsKerasReplayingTheirPlan() throws {
-        let run = try MPIRun.prepare("plan")
+        try replay("resnet50", features: 2048)
+    }
+
+    /// The same with DenseNet121 (whose step recomputes its activations: `compute.recompute_activations` auto).
+    func testTwoRanksTrainADenseNetAsKerasReplayingTheirPlan() throws {
+        try replay("densenet121", features: 1024)
+    }
+
+    /// `features`: the backbone's output width, where the head's dropout masks apply.
+    func replay(_ architecture: String, features: Int) throws {
+        let run = try MPIRun.prepare("plan-\(architecture)")
         let augmentation: [String: Any] = ["rotation_range": 20, "width_shift_range": 0.1, "height_shift_range": 0.1, "shear_range": 5,
                                            "zoom_range": [0.9, 1.1], "horizontal_flip": true, "vertical_flip": true, "fill_mode": "reflect"]
-        let config = try run.writeConfig(["data.augmentation": augmentation, "data.resize": "nearest", "model.dropout": 0.5,
-                                          "data.class_weight": "balanced", "model.freeze_backbone_epochs": 1,
+        let config = try run.writeConfig(["model.architecture": architecture, "data.augmentation": augmentation, "data.resize": "nearest",
+                                          "model.dropout": 0.5, "data.class_weight": "balanced", "model.freeze_backbone_epochs": 1,
                                           "model.fine_tune_learning_rate": 0.0001])
         let planFolder = run.folder.appendingPathComponent("plan")
         let planned = try run.launch(ranks: 2, config: config, arguments: ["--write-plan", planFolder.path])
@@ -37,7 +47,7 @@ final class PlanReplayTests: XCTestCase {
         XCTAssertEqual(dropoutLayers.count, 1)
         XCTAssertEqual(dropoutLayers.first?["name"] as? String, "dropout")
         XCTAssertEqual(dropoutLayers.first?["rate"] as? Double, 0.5)
-        XCTAssertEqual(dropoutLayers.first?["features"] as? Int, 2048)
+        XCTAssertEqual(dropoutLayers.first?["features"] as? Int, features)
         let steps = epochs.joined()
         let transforms = steps.flatMap { $0["transforms"] as! [[String: Any]] }
         XCTAssertEqual(transforms.count, 48)
@@ -45,9 +55,9 @@ final class PlanReplayTests: XCTestCase {
         XCTAssertTrue(transforms.contains { $0["flip_horizontal"] as! Bool } && transforms.contains { !($0["flip_vertical"] as! Bool) })
         let masks = steps.flatMap { ($0["dropout_masks"] as! [String: [String]])["dropout"]! }
         XCTAssertEqual(masks.count, 48)
-        XCTAssertEqual(Set(masks.map(\.count)), [512])
+        XCTAssertEqual(Set(masks.map(\.count)), [features / 4])
         let kept = masks.joined().compactMap { $0.hexDigitValue }.map { $0.nonzeroBitCount }.reduce(0, +)
-        XCTAssertEqual(Double(kept) / Double(48 * 2048), 0.5, accuracy: 0.02)
+        XCTAssertEqual(Double(kept) / Double(48 * features), 0.5, accuracy: 0.02)
 
         let trained = try run.launch(ranks: 2, config: config)
         XCTAssertEqual(trained.status, 0, trained.output)
@@ -75,7 +85,7 @@ final class PlanReplayTests: XCTestCase {
             let fineTunedLoss = abs(ourLosses[1] - theirLosses[1]) / theirLosses[1]
             let firstStep = abs(firstFineTunedLoss - theirs.losses["step_losses"]![4]) / theirs.losses["step_losses"]![4]
             let fineTuned = updateDifference(ours[1], theirs.epochs[1], from: initial)
-            let measured = "vs \(name): epoch losses \(ourLosses) vs \(theirLosses); frozen epoch: loss \(frozenLoss), trainable update "
+            let measured = "\(architecture) vs \(name): epoch losses \(ourLosses) vs \(theirLosses); frozen epoch: loss \(frozenLoss), trainable update "
                 + "\(frozenUpdate) of its norm; fine-tuned epoch: first step's loss \(firstFineTunedLoss) vs "
                 + "\(theirs.losses["step_losses"]![4]), epoch loss \(fineTunedLoss), update \(fineTuned) "
                 + "(tf_keras vs Keras 3: \(spread.loss), \(spread.weights))"
