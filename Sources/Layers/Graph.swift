@@ -54,8 +54,10 @@ public final class Graph {
     init(name: String, nodes: [Node]) {
         self.name = name
         self.nodes = nodes
-        var counts = [Int](repeating: 0, count: nodes.count)
-        for node in nodes { for input in node.inputs { counts[input] += 1 } }
+        var readers = [[Int]](repeating: [], count: nodes.count)
+        for (index, node) in nodes.enumerated() { for input in node.inputs { readers[input].append(index) } }
+        consumers = readers
+        var counts = readers.map(\.count)
         counts[nodes.count - 1] += 1
         consumerCounts = counts
         var reaches = [Bool](repeating: false, count: nodes.count)
@@ -70,9 +72,6 @@ public final class Graph {
             fused[source] = index
         }
         fusedReLU = fused
-        var readers = [[Int]](repeating: [], count: nodes.count)
-        for (index, node) in nodes.enumerated() { for input in node.inputs { readers[input].append(index) } }
-        consumers = readers
         recomputableReLUs = Dictionary(uniqueKeysWithValues: fused.compactMap { batchNorm, relu in
             nodes[batchNorm].layer is BatchNormalization && relu < nodes.count - 1 && readers[relu].allSatisfy { nodes[$0].layer is Conv2D }
                 ? (relu, batchNorm) : nil

@@ -290,7 +290,7 @@ extension TrueFalseOrAuto {
 /// `compute.recompute_activations`: whether backward recomputes the activations that are cheap to recompute
 /// instead of keeping them from forward (`Graph.recomputesActivations`). `auto` does where that keeps at most
 /// `autoKeptFraction` of a training step's estimated memory: in DenseNets (measured: DenseNet201 at 224x224, batch
-/// 16, 1.7 instead of 3.8 GiB at about 5% less speed), not in ResNets (1.8 instead of 2.0 GiB at about 4% less).
+/// 16, 1.7 instead of 3.8 GiB, 1-12% slower in single runs on 2 cores), not in ResNets (ResNet50: 1.8 instead of 2.0 GiB).
 public enum ActivationRecomputation: String, TrueFalseOrAuto {
     case `true`, `false`, auto
 
