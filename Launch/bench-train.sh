@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Launch/setup.sh
-size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=direct precisions=float32 recompute=auto
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=auto precisions=float32 recompute=auto
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;

@@ -36,7 +36,7 @@ extension OneDNNBackend {
         let backwardData = primitive(dataKey) {
             convolutionDescriptor(shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST),
                                   lowPrecision: (false, true)) { src, dst, type in
-                firstImplemented("\(dataKey)") { algorithm in
+                firstImplemented(dataKey) { algorithm in
                     var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel, type)
                     var operation = dnnl_convolution_desc_t()
                     check(dnnl_convolution_backward_data_desc_init(
@@ -53,7 +53,7 @@ extension OneDNNBackend {
         let backwardWeights = primitive(weightsKey) {
             convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST),
                                   lowPrecision: (true, true)) { src, dst, _ in
-                firstImplemented("\(weightsKey)") { algorithm in
+                firstImplemented(weightsKey) { algorithm in
                     // The kernel and bias gradients stay fp32 whatever the inputs: they feed the fp32 optimizer.
                     var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
                     var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
@@ -107,8 +107,10 @@ extension OneDNNBackend {
 
     private func convolutionForwardDescriptor(_ shapes: ConvolutionShapes, withBias: Bool,
                                               _ context: String) -> PrimitiveDescriptor {
-        convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST), lowPrecision: (true, false)) { src, dst, type in
-            firstImplemented(context) { algorithm in
+        // With a bias or without, the same kernels run: one timing serves both (and the backward passes' hints).
+        let key = PrimitiveKey(operation: .convolutionForward(withBias: false), shapes: shapes.key, geometry: shapes.geometry)
+        return convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST), lowPrecision: (true, false)) { src, dst, type in
+            firstImplemented(key) { algorithm in
                 var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel, type)
                 var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
                 var operation = dnnl_convolution_desc_t()
@@ -121,16 +123,28 @@ extension OneDNNBackend {
         }
     }
 
-    /// The descriptor `make` returns for the first of the backend's algorithms oneDNN implements for it:
-    /// Winograd falls back to direct for the shapes it has no kernels for.
-    private func firstImplemented(_ context: String, _ make: (dnnl_alg_kind_t) -> PrimitiveDescriptor?) -> PrimitiveDescriptor {
-        let algorithms = switch convolutionAlgorithm {
-        case .direct: [dnnl_convolution_direct]
-        case .winograd: [dnnl_convolution_winograd, dnnl_convolution_direct]
-        case .auto: [dnnl_convolution_auto]
+    /// The descriptor `make` returns for the backend's algorithm. Winograd falls back to direct for the shapes it
+    /// has no kernels for; `auto` times both where both exist (see `ConvolutionAlgorithmChoices`). `key` names the
+    /// convolution and direction.
+    private func firstImplemented(_ key: PrimitiveKey, _ make: (dnnl_alg_kind_t) -> PrimitiveDescriptor?) -> PrimitiveDescriptor {
+        func direct() -> PrimitiveDescriptor {
+            guard let described = make(dnnl_convolution_direct) else { failed(dnnl_unimplemented, "\(key)") }
+            return described
         }
-        for algorithm in algorithms { if let described = make(algorithm) { return described } }
-        failed(dnnl_unimplemented, context)
+        guard convolutionAlgorithm != .direct, let winograd = make(dnnl_convolution_winograd) else { return direct() }
+        guard convolutionAlgorithm == .auto else { return winograd }
+        var timed: PrimitiveDescriptor?
+        let chosen = algorithmChoices.algorithm(for: "\(key)") {
+            timed = direct()
+            let seconds = Profiler.measure("timing \(key.operationName)", "tune") { runTimes([winograd, timed!]) }
+            return (seconds[0], seconds[1])
+        }
+        if chosen == .winograd {
+            timed?.destroy()
+            return winograd
+        }
+        winograd.destroy()
+        return timed ?? direct()
     }
 
     /// A convolution descriptor made by `make` from source and destination descriptors whose layouts oneDNN

@@ -11,7 +11,8 @@ import Tensors
 /// are created per call around the tensors' own buffers. Not thread-safe: use one backend per thread.
 /// How oneDNN computes convolutions. `direct` rounds like the reference backend and Keras (to about 1e-6);
 /// `winograd` uses oneDNN's Winograd kernels for the 3x3 stride-1 convolutions it has them for (AVX-512 CPUs;
-/// the others stay direct), faster and rounding differently; `auto` lets oneDNN choose per convolution.
+/// the others stay direct), rounding differently; `auto` times both once per shape and direction on this machine
+/// and keeps the faster (`ConvolutionAlgorithmChoices`).
 public enum ConvolutionAlgorithm: String, Codable, CaseIterable, Sendable {
     case direct, winograd, auto
 }
@@ -32,11 +33,15 @@ public final class OneDNNBackend: Backend {
     let threads: Int
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
+    /// Where `auto` keeps what it timed.
+    public let algorithmChoices: ConvolutionAlgorithmChoices
     private var primitives: [PrimitiveKey: Primitive] = [:]
 
-    public init(threads: Int, convolutionAlgorithm: ConvolutionAlgorithm = .direct, precision: Precision = .float32) {
+    public init(threads: Int, convolutionAlgorithm: ConvolutionAlgorithm = .direct, precision: Precision = .float32,
+                algorithmChoices: ConvolutionAlgorithmChoices? = nil) {
         precondition(threads > 0, "thread count must be positive, got \(threads)")
         self.threads = threads
+        self.algorithmChoices = algorithmChoices ?? ConvolutionAlgorithmChoices(threads: threads)
         self.convolutionAlgorithm = convolutionAlgorithm
         self.precision = precision
         // Debian's libdnnl runs on OpenMP; primitives size their parallel regions from this setting.

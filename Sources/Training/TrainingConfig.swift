@@ -310,9 +310,9 @@ public enum ActivationRecomputation: String, TrueFalseOrAuto {
 
 /// How each rank computes.
 public struct ComputeOptions: Codable, Equatable {
-    /// `direct` (Keras' rounding), `winograd` (faster 3x3 convolutions where oneDNN has them) or `auto` (oneDNN
-    /// chooses per convolution).
-    public var convolutionAlgorithm = ConvolutionAlgorithm.direct
+    /// `auto` (each convolution's faster of Winograd and direct, timed once per machine and shape), `direct` (Keras'
+    /// rounding) or `winograd` (faster 3x3 convolutions where oneDNN has them).
+    public var convolutionAlgorithm = ConvolutionAlgorithm.auto
     /// `float32`, or Keras' `mixed_bfloat16`: convolutions in bf16 (fast where the CPU has bf16 instructions),
     /// weights, optimizer and checkpoints in float32.
     public var precision = Precision.float32

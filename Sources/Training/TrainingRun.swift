@@ -89,6 +89,10 @@ public enum TrainingRun {
         let backend = OneDNNBackend(threads: config.training.threadsPerRank,
                                     convolutionAlgorithm: config.compute.convolutionAlgorithm,
                                     precision: config.compute.precision)
+        if config.compute.convolutionAlgorithm == .auto && OneDNNBackend.instructionSet.hasPrefix("avx512") {
+            log("compute: convolutions with Winograd kernels time them against direct once per shape on this machine; the choices "
+                + "are kept in \(backend.algorithmChoices.file.path) (compute.convolution_algorithm auto)")
+        }
         if config.compute.precision == .mixedBFloat16 {
             log("compute: mixed_bfloat16 on oneDNN's \(OneDNNBackend.instructionSet) kernels" + (OneDNNBackend.hasBFloat16Instructions ? ""
                 : "; this CPU has no bf16 instructions, so convolutions oneDNN can only emulate in bf16 stay float32"))

@@ -93,7 +93,8 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             ([1, 20, 20, 3], [7, 7, 3, 16], (2, 2)),    // the stem: Winograd has no kernel for it, direct runs
         ]
         for algorithm in [ConvolutionAlgorithm.winograd, .auto] {
-            let backend = OneDNNBackend(threads: 2, convolutionAlgorithm: algorithm)
+            let choices = ConvolutionAlgorithmChoices(file: temporaryChoicesFile(), threads: 2)
+            let backend = OneDNNBackend(threads: 2, convolutionAlgorithm: algorithm, algorithmChoices: choices)
             for (index, shape) in shapes.enumerated() {
                 let seed = UInt64(index) * 10
                 let geometry = WindowGeometry(kernel: (shape.kernel[0], shape.kernel[1]), strides: shape.strides, padding: .same,
@@ -120,5 +121,76 @@ final class ConvolutionAlgorithmTests: XCTestCase {
                 XCTAssertLessThan(actual.bias!.maxRelativeDifference(to: wanted.bias!), 1e-4, "\(what): bias gradient")
             }
         }
+    }
+
+    /// `auto` times a convolution once per shape and direction where both kernels exist, keeps the choice in its file,
+    /// and every backend after it reads the file instead of timing: it computes with the kernels the file names.
+    func testAutoTimesEachConvolutionOnceAndKeepsTheChoiceOnDisk() throws {
+        let file = temporaryChoicesFile()
+        let geometry = WindowGeometry(kernel: (3, 3), strides: (1, 1), padding: .same, inputHeight: 14, inputWidth: 14)
+        let x = randomTensor([2, 14, 14, 64], seed: 1), kernel = randomTensor([3, 3, 64, 64], seed: 2, in: -0.2...0.2)
+        let bias = randomTensor([64], seed: 3), gradient = randomTensor([2, 14, 14, 64], seed: 4)
+        /// Forward, input gradient and kernel gradient, all in one array.
+        func run(_ backend: OneDNNBackend) -> [Float] {
+            let gradients = backend.conv2DBackward(x, kernel: kernel, outputGradient: gradient, geometry: geometry, withBias: true,
+                                                   inputGradient: true)
+            return backend.conv2D(x, kernel: kernel, bias: bias, geometry: geometry).scalars + gradients.input!.scalars + gradients.kernel.scalars
+        }
+        func auto(threads: Int = 2) -> (OneDNNBackend, ConvolutionAlgorithmChoices) {
+            let choices = ConvolutionAlgorithmChoices(file: file, threads: threads)
+            return (OneDNNBackend(threads: threads, convolutionAlgorithm: .auto, algorithmChoices: choices), choices)
+        }
+        let (first, firstChoices) = auto()
+        let timed = run(first)
+        guard OneDNNBackend.instructionSet.hasPrefix("avx512") else {
+            // oneDNN 2.6 has Winograd kernels only for AVX-512: elsewhere there is nothing to choose, nothing is timed.
+            XCTAssertEqual(firstChoices.timedCount, 0)
+            XCTAssertEqual(timed, run(OneDNNBackend(threads: 2)))
+            return
+        }
+        XCTAssertEqual(firstChoices.timedCount, 3, "forward, input gradient, kernel gradient")
+        let kept = try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file))
+        XCTAssertEqual(kept.count, 3)
+        for (key, choice) in kept {
+            XCTAssertTrue(key.hasPrefix("\(ConvolutionAlgorithmChoices.cpuModel) | \(OneDNNBackend.instructionSet) | 2 threads | "), key)
+            XCTAssertGreaterThan(choice.winogradMilliseconds, 0)
+            XCTAssertGreaterThan(choice.directMilliseconds, 0)
+            let winogradWins = choice.winogradMilliseconds <= ConvolutionAlgorithmChoices.winogradTimeFraction * choice.directMilliseconds
+            XCTAssertEqual(choice.algorithm, winogradWins ? .winograd : .direct, key)
+        }
+        XCTAssertEqual(Set(kept.keys.map { String($0.split(separator: "|")[3].dropFirst().prefix { $0 != "(" && $0 != " " }) }),
+                       ["convolutionForward", "convolutionBackwardData", "convolutionBackwardWeights"])
+
+        let (second, secondChoices) = auto()
+        XCTAssertEqual(run(second), timed, "the kept choices, the same kernels")
+        XCTAssertEqual(secondChoices.timedCount, 0)
+        // Another thread count is another machine for timing.
+        let (oneThread, oneThreadChoices) = auto(threads: 1)
+        _ = run(oneThread)
+        XCTAssertEqual(oneThreadChoices.timedCount, 3)
+
+        // The file decides: all direct computes as `direct`, all Winograd as `winograd`.
+        let allKept = try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file))
+        for algorithm in [ConvolutionAlgorithm.direct, .winograd] {
+            try JSONEncoder().encode(allKept.mapValues { choice in
+                var forced = choice
+                forced.algorithm = algorithm
+                return forced
+            }).write(to: file)
+            XCTAssertEqual(run(auto().0), run(OneDNNBackend(threads: 2, convolutionAlgorithm: algorithm)), "\(algorithm)")
+        }
+        XCTAssertNotEqual(run(OneDNNBackend(threads: 2, convolutionAlgorithm: .direct)),
+                          run(OneDNNBackend(threads: 2, convolutionAlgorithm: .winograd)), "the two really differ")
+
+        // A damaged file is a cache miss: timed again and replaced.
+        try Data("not json".utf8).write(to: file)
+        let (afterDamage, afterDamageChoices) = auto()
+        _ = run(afterDamage)
+        XCTAssertEqual(afterDamageChoices.timedCount, 3)
+        XCTAssertEqual(try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file)).count, 3)
+    }
+
+    func temporaryChoicesFile() -> URL {
+        URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("bc-conv-\(UUID().uuidString)/choices.json")
     }
 }

@@ -6,13 +6,13 @@ import Tensors
 import Training
 import XCTest
 
-/// `compute.convolution_algorithm`: direct by default (Keras' rounding), winograd or auto when asked; `compute.precision`:
+/// `compute.convolution_algorithm`: auto by default (the faster kernels, timed), direct or winograd when asked; `compute.precision`:
 /// float32 by default, Keras' mixed_bfloat16 when asked; `compute.recompute_activations`: auto by default (DenseNets
 /// recompute, ResNets keep), true or false. Anything else is refused with the names allowed.
 final class ComputeOptionsTests: XCTestCase {
     func testConvolutionAlgorithmKey() throws {
         try withMinimalConfig { file in
-            XCTAssertEqual(try TrainingConfig.load(from: file).compute.convolutionAlgorithm, .direct)
+            XCTAssertEqual(try TrainingConfig.load(from: file).compute.convolutionAlgorithm, .auto)
             for algorithm in ConvolutionAlgorithm.allCases {
                 let config = try TrainingConfig.load(from: file, overrides: ["compute.convolution_algorithm=\(algorithm.rawValue)"])
                 XCTAssertEqual(config.compute.convolutionAlgorithm, algorithm)

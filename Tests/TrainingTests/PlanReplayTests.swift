@@ -25,7 +25,7 @@ final class PlanReplayTests: XCTestCase {
                                            "zoom_range": [0.9, 1.1], "horizontal_flip": true, "vertical_flip": true, "fill_mode": "reflect"]
         let config = try run.writeConfig(["model.architecture": architecture, "data.augmentation": augmentation, "data.resize": "nearest",
                                           "model.dropout": 0.5, "data.class_weight": "balanced", "model.freeze_backbone_epochs": 1,
-                                          "model.fine_tune_learning_rate": 0.0001])
+                                          "model.fine_tune_learning_rate": 0.0001, "compute.convolution_algorithm": "direct"])
         let planFolder = run.folder.appendingPathComponent("plan")
         let planned = try run.launch(ranks: 2, config: config, arguments: ["--write-plan", planFolder.path])
         XCTAssertEqual(planned.status, 0, planned.output)

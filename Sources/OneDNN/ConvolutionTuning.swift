@@ -1,0 +1,153 @@
+import CDNNL
+import Foundation
+import Glibc
+import Tensors
+
+/// `convolution_algorithm: auto`, as cuDNN's benchmark mode and MIOpen's find database do it: the first time a
+/// convolution of some shape and direction runs where both Winograd and direct kernels exist for it, both are timed
+/// and the faster one is kept, on disk, per CPU model, instruction set and thread count, with both times. Every later
+/// run on this machine (each MPI rank, a resumed run) reads the choice instead of timing again, so ranks agree and a
+/// resumed run rounds as the run before it did. Timing and writing hold a lock on the file, so ranks starting
+/// together time each shape once.
+public final class ConvolutionAlgorithmChoices {
+    /// One timed convolution: the kept algorithm and the best of three runs of each, in milliseconds.
+    public struct Choice: Codable, Equatable {
+        public var algorithm: ConvolutionAlgorithm
+        public var winogradMilliseconds, directMilliseconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case algorithm, winogradMilliseconds = "winograd_ms", directMilliseconds = "direct_ms"
+        }
+    }
+
+    /// The file choices are kept in: `$XDG_CACHE_HOME/bc-train/convolution-algorithms.json` (`~/.cache/...`).
+    public let file: URL
+    /// Prefixes each key: what makes a timing true only of this machine and thread count.
+    let machine: String
+    private var known: [String: Choice] = [:]
+    /// How many shapes this process timed (the others it read).
+    public private(set) var timedCount = 0
+    private var warned = false
+    /// Winograd is chosen where it takes at most this fraction of direct's time. Direct rounds like Keras, and a clear
+    /// margin keeps close calls from flipping with timing noise from machine to machine.
+    public static let winogradTimeFraction = 0.8
+
+    public static var defaultFile: URL {
+        let environment = ProcessInfo.processInfo.environment
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: environment["HOME"] ?? NSTemporaryDirectory()).appendingPathComponent(".cache")
+        return cache.appendingPathComponent("bc-train/convolution-algorithms.json")
+    }
+
+    /// "AMD EPYC 9R14", from /proc/cpuinfo's first model name.
+    public static var cpuModel: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let line = info.split(separator: "\n").first { $0.hasPrefix("model name") }
+        return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+    }
+
+    public init(file: URL = defaultFile, threads: Int) {
+        self.file = file
+        machine = "\(Self.cpuModel) | \(OneDNNBackend.instructionSet) | \(threads) threads"
+    }
+
+    /// The kept algorithm for `key`; else `time` runs with the file locked, giving the seconds Winograd and direct
+    /// take, and the choice is kept. A file that cannot be read, parsed or written is a cache miss (one warning on
+    /// stderr), never an error: timing again gives a valid choice.
+    func algorithm(for key: String, time: () -> (winograd: Double, direct: Double)) -> ConvolutionAlgorithm {
+        let key = "\(machine) | \(key)"
+        if let known = known[key] { return known.algorithm }
+        let lock = lockFile()
+        defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
+        known.merge(read()) { $1 }
+        if let known = known[key] { return known.algorithm }
+        let seconds = time()
+        timedCount += 1
+        let chosen = Choice(algorithm: seconds.winograd <= Self.winogradTimeFraction * seconds.direct ? .winograd : .direct,
+                            winogradMilliseconds: (seconds.winograd * 1e6).rounded() / 1e3,
+                            directMilliseconds: (seconds.direct * 1e6).rounded() / 1e3)
+        known[key] = chosen
+        write()
+        return chosen.algorithm
+    }
+
+    private func lockFile() -> Int32 {
+        do {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            warn("cannot create \(file.deletingLastPathComponent().path): \(error.localizedDescription)")
+            return -1
+        }
+        let lock = open(file.path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else {
+            warn("cannot open \(file.path).lock: \(String(cString: strerror(errno)))")
+            return -1
+        }
+        flock(lock, LOCK_EX)
+        return lock
+    }
+
+    private func read() -> [String: Choice] {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return [:] }
+        guard let choices = try? JSONDecoder().decode([String: Choice].self, from: data) else {
+            warn("\(file.path) is not what bc-train writes there; timing again and replacing it")
+            return [:]
+        }
+        return choices
+    }
+
+    private func write() {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(known).write(to: file, options: .atomic)
+        } catch {
+            warn("cannot write \(file.path): \(error.localizedDescription)")
+        }
+    }
+
+    private func warn(_ message: String) {
+        guard !warned else { return }
+        warned = true
+        FileHandle.standardError.write(Data("bc-train: convolution_algorithm auto: \(message); choices are kept for this process only\n".utf8))
+    }
+}
+
+extension OneDNNBackend {
+    /// The seconds each descriptor's primitive takes here: each is created and run on zero-filled memory once to warm
+    /// up, then timed over `runs` runs (the best run counts).
+    func runTimes(_ candidates: [PrimitiveDescriptor], runs: Int = 3) -> [Double] {
+        let seconds = candidates.map { candidate -> Double in
+            var primitive: dnnl_primitive_t?
+            check(dnnl_primitive_create(&primitive, candidate.handle), "timing a convolution")
+            defer { dnnl_primitive_destroy(primitive) }
+            let memories = Self.timedArguments.compactMap { argument -> (Int32, dnnl_memory_t)? in
+                guard var md = candidate.memoryDescriptor(argument) else { return nil }
+                var memory: dnnl_memory_t?
+                // DNNL_MEMORY_ALLOCATE (a C macro Swift does not import): oneDNN allocates the buffer.
+                check(dnnl_memory_create(&memory, &md, engine, UnsafeMutableRawPointer(bitPattern: UInt.max)), "timing a convolution")
+                var data: UnsafeMutableRawPointer?
+                check(dnnl_memory_get_data_handle(memory, &data), "timing a convolution")
+                memset(data!, 0, dnnl_memory_desc_get_size(&md))
+                return (argument, memory!)
+            }
+            defer { for (_, memory) in memories { dnnl_memory_destroy(memory) } }
+            let arguments = memories.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+            var best = Double.infinity
+            for run in 0...runs {
+                let started = ContinuousClock.now
+                check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "timing a convolution")
+                check(dnnl_stream_wait(stream), "timing a convolution")
+                let elapsed = ContinuousClock.now - started
+                if run > 0 { best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+            }
+            return best
+        }
+        return seconds
+    }
+
+    /// Every argument a convolution primitive can take.
+    private static let timedArguments = [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST, DNNL_ARG_DIFF_SRC,
+                                         DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS, DNNL_ARG_DIFF_DST, DNNL_ARG_SCRATCHPAD,
+                                         DNNL_ARG_WORKSPACE]
+}
