@@ -13,10 +13,12 @@
 #   Launch/bench-train.sh --recompute false                        # bc-train with compute.recompute_activations
 #   Launch/bench-train.sh --precision "float32 mixed_bfloat16"     # rows for each: bc-train's compute.precision, Keras'
 #                                                                  # mixed_bfloat16 policy, PyTorch's CPU autocast to bf16
+#   Launch/bench-train.sh --repeats 3                              # each of the three runs 3 times, in turn; each cell is the
+#                                                                  # median (speeds and memory alike)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Launch/setup.sh
-size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=auto precisions=float32 recompute=auto
+size=224 steps=10 batch=16 models="resnet50 densenet201" peer=yes algorithm=auto precisions=float32 recompute=auto repeats=1
 while (($#)); do
     case "$1" in
         --size) size="$2"; shift 2 ;;
@@ -26,7 +28,8 @@ while (($#)); do
         --algorithm) algorithm="$2"; shift 2 ;;
         --precision) precisions="$2"; shift 2 ;;
         --recompute) recompute="$2"; shift 2 ;;
-        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision \"float32 mixed_bfloat16\", --recompute true|false|auto)" >&2
+        --repeats) repeats="$2"; shift 2 ;;
+        *) echo "bench-train: unknown option $1 (options: --size N, --steps N, --models \"resnet50 densenet201\", --no-peer, --algorithm direct|winograd|auto, --precision \"float32 mixed_bfloat16\", --recompute true|false|auto, --repeats N)" >&2
            exit 2 ;;
     esac
 done
@@ -81,18 +84,38 @@ torch_peer() {
 }
 
 if [[ "$peer" == yes ]]; then ensure_python_referee; ensure_torch_peer; fi
-echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm, recompute_activations $recompute; $(lscpu | sed -n 's/^Model name: *//p')"
+# The per-column median of `repeats` lines of numbers ("-" where every run failed).
+median() {
+    awk '{ if (NF > columns) columns = NF
+           for (c = 1; c <= NF; c++) if ($c != "-" && $c != "failed") { n[c]++; v[c, n[c]] = $c + 0 } }
+         END { for (c = 1; c <= columns; c++) {
+                   k = n[c]
+                   if (!k) { printf "%s-", (c > 1 ? " " : ""); continue }
+                   for (i = 2; i <= k; i++) { x = v[c, i]; for (j = i - 1; j >= 1 && v[c, j] > x; j--) v[c, j + 1] = v[c, j]; v[c, j + 1] = x }
+                   printf "%s%.3f", (c > 1 ? " " : ""), (k % 2 ? v[c, (k + 1) / 2] : (v[c, k / 2] + v[c, k / 2 + 1]) / 2)
+               }
+               print "" }'
+}
+echo "bench-train: ${size}x$size, global batch $batch, $steps steps per epoch, second epoch timed, bc-train convolutions $algorithm, recompute_activations $recompute, median of $repeats run(s); $(lscpu | sed -n 's/^Model name: *//p')"
 printf '%-12s %-16s %-15s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' model layout precision "bc img/s" "allreduce" "data s" "Keras" "PyTorch" "bc/Keras" "bc/torch" "bc GiB" "Keras GiB" "torch GiB"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 for model in $models; do
     for layout in "1 2" "2 1"; do
         read -r ranks threads <<<"$layout"
         for precision in $precisions; do
-            read -r rate allreduce data memory <<<"$(ours "$model" "$ranks" "$threads")"
+            ours_runs="" keras_runs="" torch_runs=""
+            for ((run = 0; run < repeats; run++)); do
+                ours_runs+="$(ours "$model" "$ranks" "$threads")"$'\n'
+                if [[ "$peer" == yes ]]; then
+                    keras_runs+="$(keras "$model" "$ranks" "$threads")"$'\n'
+                    torch_runs+="$(torch_peer "$model" "$ranks" "$threads")"$'\n'
+                fi
+            done
+            read -r rate allreduce data memory <<<"$(median <<<"$ours_runs")"
             keras_rate="-" keras_memory="-" torch_rate="-" torch_memory="-"
             if [[ "$peer" == yes ]]; then
-                read -r keras_rate keras_memory <<<"$(keras "$model" "$ranks" "$threads")"
-                read -r torch_rate torch_memory <<<"$(torch_peer "$model" "$ranks" "$threads")"
+                read -r keras_rate keras_memory <<<"$(median <<<"$keras_runs")"
+                read -r torch_rate torch_memory <<<"$(median <<<"$torch_runs")"
             fi
             printf '%-12s %-16s %-15s %9s %10s %9s %9s %9s %9s %9s %9s %8s %8s\n' "$model" "$ranks rank(s) x $threads" "$precision" \
                 "${rate:-failed}" "${allreduce:--}" "${data:--}" "$keras_rate" "$torch_rate" "$(ratio "${rate:-0}" "$keras_rate")" \

@@ -16,14 +16,14 @@ struct MPIRun {
 
     let folder: URL
 
-    /// A fresh folder holding a synthetic dataset (8 patients x 6 images, 32x32) and a config writing its run into
-    /// `folder/runs/test`.
-    static func prepare(_ name: String) throws -> MPIRun {
+    /// A fresh folder holding a synthetic dataset (8 patients x 6 images of `size` x `size`) and a config writing its run
+    /// into `folder/runs/test`.
+    static func prepare(_ name: String, size: Int = 32) throws -> MPIRun {
         removeEarlierFolders()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-mpi-\(name)-\(getpid())")
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        _ = try SyntheticHistology(patients: 8, imagesPerPatient: 6, size: 32, seed: 5).write(to: folder.appendingPathComponent("data"))
+        _ = try SyntheticHistology(patients: 8, imagesPerPatient: 6, size: size, seed: 5).write(to: folder.appendingPathComponent("data"))
         return MPIRun(folder: folder)
     }
 

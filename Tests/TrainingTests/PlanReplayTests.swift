@@ -9,21 +9,24 @@ import XCTest
 /// each sample warped by `ImageDataGenerator.apply_transform` with the parameters bc-train drew for it and the
 /// head's dropout given bc-train's masks.
 final class PlanReplayTests: XCTestCase {
+    /// ResNet50 at 64x64 (KerasTrainingParityTests has it at 32x32 and 64x64 on one rank).
     func testTwoRanksTrainAsKerasReplayingTheirPlan() throws {
-        try replay("resnet50", features: 2048)
+        try replay("resnet50", size: 64, features: 2048)
     }
 
-    /// The same with DenseNet121 (whose step recomputes its activations: `compute.recompute_activations` auto).
+    /// DenseNet121 at 32x32, whose step recomputes its activations (`compute.recompute_activations` auto).
     func testTwoRanksTrainADenseNetAsKerasReplayingTheirPlan() throws {
-        try replay("densenet121", features: 1024)
+        try replay("densenet121", size: 32, features: 1024)
     }
 
-    /// `features`: the backbone's output width, where the head's dropout masks apply.
-    func replay(_ architecture: String, features: Int) throws {
-        let run = try MPIRun.prepare("plan-\(architecture)")
+    /// `features`: the backbone's output width, where the head's dropout masks apply. The images are `size` x `size`,
+    /// as the model's input.
+    func replay(_ architecture: String, size: Int, features: Int) throws {
+        let run = try MPIRun.prepare("plan-\(architecture)", size: size)
         let augmentation: [String: Any] = ["rotation_range": 20, "width_shift_range": 0.1, "height_shift_range": 0.1, "shear_range": 5,
                                            "zoom_range": [0.9, 1.1], "horizontal_flip": true, "vertical_flip": true, "fill_mode": "reflect"]
-        let config = try run.writeConfig(["model.architecture": architecture, "data.augmentation": augmentation, "data.resize": "nearest",
+        let config = try run.writeConfig(["model.architecture": architecture, "model.input_size": [size, size],
+                                          "data.augmentation": augmentation, "data.resize": "nearest",
                                           "model.dropout": 0.5, "data.class_weight": "balanced", "model.freeze_backbone_epochs": 1,
                                           "model.fine_tune_learning_rate": 0.0001, "compute.convolution_algorithm": "direct"])
         let planFolder = run.folder.appendingPathComponent("plan")
