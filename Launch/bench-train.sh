@@ -105,9 +105,10 @@ for model in $models; do
         for precision in $precisions; do
             ours_runs="" keras_runs="" torch_runs=""
             for ((run = 0; run < repeats; run++)); do
-                ours_runs+="$(ours "$model" "$ranks" "$threads")"$'\n'
+                # A failed run leaves an empty line (the cell reads "failed" or "-" if every run failed).
+                ours_runs+="$(ours "$model" "$ranks" "$threads" || true)"$'\n'
                 if [[ "$peer" == yes ]]; then
-                    keras_runs+="$(keras "$model" "$ranks" "$threads")"$'\n'
+                    keras_runs+="$(keras "$model" "$ranks" "$threads" || true)"$'\n'
                     torch_runs+="$(torch_peer "$model" "$ranks" "$threads")"$'\n'
                 fi
             done

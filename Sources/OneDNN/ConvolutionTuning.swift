@@ -8,7 +8,7 @@ import Tensors
 /// and the faster one is kept, on disk, per CPU model, instruction set and thread count, with both times. Every later
 /// run on this machine (each MPI rank, a resumed run) reads the choice instead of timing again, so ranks agree and a
 /// resumed run rounds as the run before it did. Timing and writing hold a lock on the file, so ranks starting
-/// together time each shape once.
+/// together time each shape once. Like the backend that owns it, not for use from several threads at once.
 public final class ConvolutionAlgorithmChoices {
     /// One timed convolution: the kept algorithm and the best of three runs of each, in milliseconds.
     public struct Choice: Codable, Equatable {
@@ -22,12 +22,21 @@ public final class ConvolutionAlgorithmChoices {
 
     /// The file choices are kept in: `$XDG_CACHE_HOME/bc-train/convolution-algorithms.json` (`~/.cache/...`).
     public let file: URL
-    /// Prefixes each key: what makes a timing true only of this machine and thread count.
-    let machine: String
+    /// Prefixes each key: what makes a timing true only of this machine, oneDNN and thread count.
+    public private(set) lazy var machine: String = {
+        let version = dnnl_version().pointee
+        return "\(Self.cpuModel) | \(OneDNNBackend.instructionSet) | oneDNN \(version.major).\(version.minor).\(version.patch) | \(threads) threads"
+    }()
+    private let threads: Int
     private var known: [String: Choice] = [:]
     /// How many shapes this process timed (the others it read).
     public private(set) var timedCount = 0
     private var warned = false
+    /// Set while `time` runs with the file locked: a timing inside it (a backward convolution's forward hint) must not
+    /// lock the file again.
+    private var timing = false
+    /// How long to wait for another process's lock before timing without it (a stopped process may hold it).
+    static let lockPatienceSeconds = 120.0
     /// Winograd is chosen where it takes at most this fraction of direct's time. Direct rounds like Keras, and a clear
     /// margin keeps close calls from flipping with timing noise from machine to machine.
     public static let winogradTimeFraction = 0.8
@@ -40,15 +49,14 @@ public final class ConvolutionAlgorithmChoices {
     }
 
     /// "AMD EPYC 9R14", from /proc/cpuinfo's first model name.
-    public static var cpuModel: String {
+    public static let cpuModel: String = {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let line = info.split(separator: "\n").first { $0.hasPrefix("model name") }
         return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-    }
+    }()
 
     public init(file: URL = defaultFile, threads: Int) {
-        self.file = file
-        machine = "\(Self.cpuModel) | \(OneDNNBackend.instructionSet) | \(threads) threads"
+        (self.file, self.threads) = (file, threads)
     }
 
     /// The kept algorithm for `key`; else `time` runs with the file locked, giving the seconds Winograd and direct
@@ -57,15 +65,21 @@ public final class ConvolutionAlgorithmChoices {
     func algorithm(for key: String, time: () -> (winograd: Double, direct: Double)) -> ConvolutionAlgorithm {
         let key = "\(machine) | \(key)"
         if let known = known[key] { return known.algorithm }
-        let lock = lockFile()
-        defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
+        // Read before locking: a file that has the answer serves even where it cannot be written.
         known.merge(read()) { $1 }
         if let known = known[key] { return known.algorithm }
+        let lock = timing ? -1 : lockFile()
+        defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
+        known.merge(read()) { $1 }  // another rank may have timed it while this one waited
+        if let known = known[key] { return known.algorithm }
+        let wasTiming = timing
+        timing = true
         let seconds = time()
+        timing = wasTiming
         timedCount += 1
-        let chosen = Choice(algorithm: seconds.winograd <= Self.winogradTimeFraction * seconds.direct ? .winograd : .direct,
-                            winogradMilliseconds: (seconds.winograd * 1e6).rounded() / 1e3,
-                            directMilliseconds: (seconds.direct * 1e6).rounded() / 1e3)
+        let milliseconds = (winograd: (seconds.winograd * 1e6).rounded() / 1e3, direct: (seconds.direct * 1e6).rounded() / 1e3)
+        let chosen = Choice(algorithm: milliseconds.winograd <= Self.winogradTimeFraction * milliseconds.direct ? .winograd : .direct,
+                            winogradMilliseconds: milliseconds.winograd, directMilliseconds: milliseconds.direct)
         known[key] = chosen
         write()
         return chosen.algorithm
@@ -75,15 +89,24 @@ public final class ConvolutionAlgorithmChoices {
         do {
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         } catch {
-            warn("cannot create \(file.deletingLastPathComponent().path): \(error.localizedDescription)")
+            warn("cannot create the folder \(file.deletingLastPathComponent().path) (a file in the way, or no permission)" + Self.notKept)
             return -1
         }
         let lock = open(file.path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lock >= 0 else {
-            warn("cannot open \(file.path).lock: \(String(cString: strerror(errno)))")
+            warn("cannot open \(file.path).lock: \(String(cString: strerror(errno)))" + Self.notKept)
             return -1
         }
-        flock(lock, LOCK_EX)
+        let started = ContinuousClock.now
+        while flock(lock, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { return lock }  // no locks on this file system: go on unlocked
+            guard ContinuousClock.now - started < .seconds(Self.lockPatienceSeconds) else {
+                warn("another process has held \(file.path).lock for \(Int(Self.lockPatienceSeconds)) s; timing without it")
+                close(lock)
+                return -1
+            }
+            usleep(50_000)
+        }
         return lock
     }
 
@@ -102,14 +125,16 @@ public final class ConvolutionAlgorithmChoices {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(known).write(to: file, options: .atomic)
         } catch {
-            warn("cannot write \(file.path): \(error.localizedDescription)")
+            warn("cannot write \(file.path) (no permission, or the disk is full)" + Self.notKept)
         }
     }
+
+    private static let notKept = "; choices are kept for this process only (a resumed run may time again and choose other kernels)"
 
     private func warn(_ message: String) {
         guard !warned else { return }
         warned = true
-        FileHandle.standardError.write(Data("bc-train: convolution_algorithm auto: \(message); choices are kept for this process only\n".utf8))
+        FileHandle.standardError.write(Data("bc-train: convolution_algorithm auto: \(message)\n".utf8))
     }
 }
 

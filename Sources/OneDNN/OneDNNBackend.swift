@@ -118,7 +118,10 @@ public final class OneDNNBackend: Backend {
         let status = withUnsafePointer(to: &operation) {
             dnnl_primitive_desc_create(&descriptor, $0, attributes, engine, hint)
         }
-        if status == dnnl_unimplemented { return nil }
+        if status == dnnl_unimplemented {
+            if let hint { dnnl_primitive_desc_destroy(hint) }  // the result would have owned it
+            return nil
+        }
         check(status, context())
         return PrimitiveDescriptor(handle: descriptor!, hint: hint)
     }

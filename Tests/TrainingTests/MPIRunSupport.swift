@@ -97,6 +97,8 @@ struct MPIRun {
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         environment["OMP_NUM_THREADS"] = "1"
         environment["OMP_WAIT_POLICY"] = "passive"
+        // convolution_algorithm auto keeps its timings in the test's folder, not in the user's cache.
+        environment["XDG_CACHE_HOME"] = folder.appendingPathComponent("cache").path
         process.environment = environment.merging(extra) { $1 }
         let logURL = folder.appendingPathComponent("mpirun-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)

@@ -53,14 +53,14 @@ final class MPITrainingTests: XCTestCase {
     /// layer trains (frozen backbone, no head batch norm or dropout), a linear model on fixed features: a step of 3
     /// samples through trainable batch norms would be too ill-conditioned to compare (measured: 1 rank on 1 and 2
     /// threads end 46% of the update apart), while here the previous step's sums counted again would double the
-    /// second update.
+    /// second update. Convolutions are `direct`, as in the world-size test above.
     func testARankWithoutSamplesAddsNothingToTheGradients() throws {
         let run = try MPIRun.prepare("emptyrank")
         var finals: [Int: [String: Tensor]] = [:]
         for ranks in [1, 4] {
             let config = try run.writeConfig(["run_name": "ranks\(ranks)", "training.epochs": 1, "training.batch_size": 21,
                                               "model.freeze_backbone_epochs": 1, "model.dropout": 0, "model.head_batch_norm": false,
-                                              "data.augmentation": [String: Any](),
+                                              "data.augmentation": [String: Any](), "compute.convolution_algorithm": "direct",
                                               "training.optimizer": ["name": "sgd", "learning_rate": 0.1]], name: "ranks\(ranks).json")
             let outcome = try run.launch(ranks: ranks, config: config)
             XCTAssertEqual(outcome.status, 0, outcome.output)
