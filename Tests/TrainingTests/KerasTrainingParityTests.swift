@@ -114,14 +114,22 @@ final class KerasTrainingParityTests: XCTestCase {
             }
         }
         let prefix = folder.appendingPathComponent("keras").path
-        try runReferee(["train-steps", initialPath, specPath.path, prefix])
-        let keras = try kerasRuns(prefix)
         // How far rounding alone carries runs apart: the two Kerases on TensorFlow's default threads and on one (the
         // same Keras run twice differs too: TensorFlow's threaded sums are not deterministic), bc-train on 1 and 2
         // threads, and for the first step also bc-train on the reference backend (its sums in Double: its forward pass
         // rounds otherwise too, where oneDNN's is the same on any thread count). The yardstick is the largest distance
-        // between two of these runs, but bc-train's against a Keras.
-        try runReferee(["train-steps", initialPath, specPath.path, prefix + "1", "1"])
+        // between two of these runs, but bc-train's against a Keras. The two referee processes run at once: most of
+        // each is single-threaded Python (imports, building and tracing the models), and no sum depends on timing.
+        let refereeRuns = [["train-steps", initialPath, specPath.path, prefix], ["train-steps", initialPath, specPath.path, prefix + "1", "1"]]
+        let failuresLock = NSLock()
+        var failures: [Error] = []
+        DispatchQueue.concurrentPerform(iterations: refereeRuns.count) { index in
+            do { try runReferee(refereeRuns[index]) } catch {
+                failuresLock.withLock { failures.append(error) }
+            }
+        }
+        if let failure = failures.first { throw failure }
+        let keras = try kerasRuns(prefix)
         let siblings = keras + (try kerasRuns(prefix + "1")), firstStepSiblings = [try train(ReferenceBackend(), steps: 1)]
         let pairs = siblings.indices.flatMap { i in siblings.indices.filter { $0 > i }.map { (siblings[i], siblings[$0]) } } + [(ours, ourRounding)]
         let firstStepPairs = pairs + firstStepSiblings.map { (ours, $0) }
