@@ -14,13 +14,13 @@ Usage:
       (GlobalAveragePooling2D, Dropout, BatchNormalization, Dense softmax, 2 classes) in Keras 3 and writes its
       save_weights file OUTDIR/k3_ARCH_head.weights.h5 (class-keyed layers, no layer order: bc-inspect must still
       name the backbone).
-  python keras_hdf5_referee.py check DIR ARCH...
-      Opens bc-train's DIR/bc_ARCH_head.h5 (full model + bc_train_state) with tf_keras.models.load_model,
-      keras.models.load_model, and load_weights (topological and by_name) into independently built
-      keras.applications ARCH + head models in both Kerases; compares predictions on DIR/x.npy with
-      DIR/bc_ARCH_pred.npy; runs one fit() step on each loaded model; reads DIR/chunks.h5 with both Kerases'
-      load_attributes_from_hdf5_group. Writes DIR/results.json: {"ARCH/how": max relative difference, loss, or the
-      restored learning rate}.
+  python keras_hdf5_referee.py check DIR FLAVOUR ARCH...
+      FLAVOUR is tf_keras or keras (the test runs one process of each at once). Opens bc-train's DIR/bc_ARCH_head.h5
+      (full model + bc_train_state) with FLAVOUR's models.load_model, and load_weights (topological and by_name)
+      into an independently built keras.applications ARCH + head model; compares predictions on DIR/x.npy with
+      DIR/bc_ARCH_pred.npy; runs one fit() step on the loaded model; reads DIR/chunks.h5 with FLAVOUR's
+      load_attributes_from_hdf5_group. Writes DIR/results-FLAVOUR.json: {"ARCH/FLAVOUR how": max relative
+      difference, loss, or the restored learning rate}.
 """
 import json
 import os
@@ -130,33 +130,33 @@ def independent_model(flavour, arch, path):
     return lib.Model(base.input, y)
 
 
-def check(folder, archs):
+def check(folder, flavour, archs):
+    lib = {"tf_keras": tf_keras, "keras": keras}[flavour]
     results = {}
     x = np.load(os.path.join(folder, "x.npy"))
     for arch in archs:
         path = os.path.join(folder, f"bc_{arch}_head.h5")
         expected = np.load(os.path.join(folder, f"bc_{arch}_pred.npy"))
         labels = np.eye(expected.shape[1], dtype="f4")[np.arange(len(x)) % expected.shape[1]]
-        for flavour, lib in (("tf_keras", tf_keras), ("keras", keras)):
-            model = lib.models.load_model(path)
-            results[f"{arch}/{flavour} load_model"] = relative_difference(model(x, training=False).numpy(), expected)
-            history = model.fit(x, labels, batch_size=len(x), epochs=1, verbose=0)
-            results[f"{arch}/{flavour} fit loss"] = float(history.history["loss"][0])
-            results[f"{arch}/{flavour} learning_rate"] = float(np.asarray(model.optimizer.learning_rate))
-            model = independent_model(flavour, arch, path)
-            initial = model.get_weights()
-            for how, source, by_name in (("topological", path, False), ("by_name", path, True),
-                                         ("weights-only", os.path.join(folder, f"bc_{arch}_head_w.h5"), False)):
-                model.set_weights(initial)  # so that a load that silently skips layers cannot pass
-                model.load_weights(source, by_name=by_name)
-                results[f"{arch}/{flavour} load_weights {how}"] = relative_difference(model(x, training=False).numpy(), expected)
-    from keras.src.legacy.saving.legacy_h5_format import load_attributes_from_hdf5_group as keras_names
-    from tf_keras.src.saving.legacy.hdf5_format import load_attributes_from_hdf5_group as tf_keras_names
+        model = lib.models.load_model(path)
+        results[f"{arch}/{flavour} load_model"] = relative_difference(model(x, training=False).numpy(), expected)
+        history = model.fit(x, labels, batch_size=len(x), epochs=1, verbose=0)
+        results[f"{arch}/{flavour} fit loss"] = float(history.history["loss"][0])
+        results[f"{arch}/{flavour} learning_rate"] = float(np.asarray(model.optimizer.learning_rate))
+        model = independent_model(flavour, arch, path)
+        initial = model.get_weights()
+        for how, source, by_name in (("topological", path, False), ("by_name", path, True),
+                                     ("weights-only", os.path.join(folder, f"bc_{arch}_head_w.h5"), False)):
+            model.set_weights(initial)  # so that a load that silently skips layers cannot pass
+            model.load_weights(source, by_name=by_name)
+            results[f"{arch}/{flavour} load_weights {how}"] = relative_difference(model(x, training=False).numpy(), expected)
+    if flavour == "keras":
+        from keras.src.legacy.saving.legacy_h5_format import load_attributes_from_hdf5_group as read_names
+    else:
+        from tf_keras.src.saving.legacy.hdf5_format import load_attributes_from_hdf5_group as read_names
     with h5py.File(os.path.join(folder, "chunks.h5"), "r") as chunks:
-        expected_names = json.loads(chunks.attrs["expected"])
-        results["chunks/keras"] = float(keras_names(chunks, "layer_names") == expected_names)
-        results["chunks/tf_keras"] = float(tf_keras_names(chunks, "layer_names") == expected_names)
-    with open(os.path.join(folder, "results.json"), "w") as f:
+        results[f"chunks/{flavour}"] = float(read_names(chunks, "layer_names") == json.loads(chunks.attrs["expected"]))
+    with open(os.path.join(folder, f"results-{flavour}.json"), "w") as f:
         json.dump(results, f, indent=1)
     print(json.dumps(results, indent=1))
 
@@ -167,6 +167,6 @@ if __name__ == "__main__":
     elif sys.argv[1] == "head-weights":
         head_weights(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "check":
-        check(sys.argv[2], sys.argv[3:])
+        check(sys.argv[2], sys.argv[3], sys.argv[4:])
     else:
         sys.exit(f"unknown command {sys.argv[1]}")

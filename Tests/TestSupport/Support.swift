@@ -40,6 +40,20 @@ public func runPython(_ script: String, _ arguments: [String]) throws -> String 
     return text
 }
 
+/// Runs the pieces of work at once, each on its own thread, and rethrows the first failure once all have ended.
+/// For the Python referee, whose runs are mostly single-threaded (imports, building and tracing models), next to
+/// each other or next to a bc-train run.
+public func runConcurrently(_ work: [() throws -> Void]) throws {
+    let failuresLock = NSLock()
+    var failures: [Error] = []
+    DispatchQueue.concurrentPerform(iterations: work.count) { index in
+        do { try work[index]() } catch {
+            failuresLock.withLock { failures.append(error) }
+        }
+    }
+    if let failure = failures.first { throw failure }
+}
+
 /// A fresh empty folder, removed when the test ends.
 public func temporaryFolder(_ test: XCTestCase) throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-test-\(getpid())-\(UUID().uuidString)")

@@ -121,14 +121,7 @@ final class KerasTrainingParityTests: XCTestCase {
         // between two of these runs, but bc-train's against a Keras. The two referee processes run at once: most of
         // each is single-threaded Python (imports, building and tracing the models), and no sum depends on timing.
         let refereeRuns = [["train-steps", initialPath, specPath.path, prefix], ["train-steps", initialPath, specPath.path, prefix + "1", "1"]]
-        let failuresLock = NSLock()
-        var failures: [Error] = []
-        DispatchQueue.concurrentPerform(iterations: refereeRuns.count) { index in
-            do { try runReferee(refereeRuns[index]) } catch {
-                failuresLock.withLock { failures.append(error) }
-            }
-        }
-        if let failure = failures.first { throw failure }
+        try runConcurrently(refereeRuns.map { arguments in { try runReferee(arguments) } })
         let keras = try kerasRuns(prefix)
         let siblings = keras + (try kerasRuns(prefix + "1")), firstStepSiblings = [try train(ReferenceBackend(), steps: 1)]
         let pairs = siblings.indices.flatMap { i in siblings.indices.filter { $0 > i }.map { (siblings[i], siblings[$0]) } } + [(ours, ourRounding)]
