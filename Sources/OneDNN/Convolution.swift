@@ -34,7 +34,7 @@ extension OneDNNBackend {
 
         let dataKey = PrimitiveKey(operation: .convolutionBackwardData, shapes: shapes.key, geometry: geometry)
         let backwardData = primitive(dataKey) {
-            convolutionDescriptor(shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST),
+            convolutionDescriptor(dataKey, shapes, activations: (DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST),
                                   lowPrecision: (false, true)) { src, dst, type in
                 firstImplemented(dataKey) { algorithm in
                     var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel, type)
@@ -42,7 +42,7 @@ extension OneDNNBackend {
                     check(dnnl_convolution_backward_data_desc_init(
                         &operation, algorithm, &src, &weights, &dst,
                         geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(dataKey)")
-                    let hint = convolutionForwardDescriptor(shapes, withBias: false, "\(dataKey)").handle
+                    let hint = convolutionForwardHint(shapes, withBias: false, weightType: type, "\(dataKey)").handle
                     return describeIfImplemented(&operation, hint: hint, "\(dataKey)")
                 }
             }
@@ -51,8 +51,8 @@ extension OneDNNBackend {
         let weightsKey = PrimitiveKey(operation: .convolutionBackwardWeights(withBias: withBias), shapes: shapes.key,
                                       geometry: geometry)
         let backwardWeights = primitive(weightsKey) {
-            convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST),
-                                  lowPrecision: (true, true)) { src, dst, _ in
+            convolutionDescriptor(weightsKey, shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DIFF_DST),
+                                  lowPrecision: (true, true)) { src, dst, type in
                 firstImplemented(weightsKey) { algorithm in
                     // The kernel and bias gradients stay fp32 whatever the inputs: they feed the fp32 optimizer.
                     var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel)
@@ -61,7 +61,7 @@ extension OneDNNBackend {
                     check(dnnl_convolution_backward_weights_desc_init(
                         &operation, algorithm, &src, &weights, &bias, &dst,
                         geometry.dnnlStrides, geometry.dnnlPaddingBefore, geometry.dnnlPaddingAfter), "\(weightsKey)")
-                    let hint = convolutionForwardDescriptor(shapes, withBias: withBias, "\(weightsKey)").handle
+                    let hint = convolutionForwardHint(shapes, withBias: withBias, weightType: type, "\(weightsKey)").handle
                     return describeIfImplemented(&operation, hint: hint, "\(weightsKey)")
                 }
             }
@@ -109,8 +109,24 @@ extension OneDNNBackend {
                                               _ context: String) -> PrimitiveDescriptor {
         // With a bias or without, the same kernels run: one timing serves both (and the backward passes' hints).
         let key = PrimitiveKey(operation: .convolutionForward(withBias: false), shapes: shapes.key, geometry: shapes.geometry)
-        return convolutionDescriptor(shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST), lowPrecision: (true, false)) { src, dst, type in
-            firstImplemented(key) { algorithm in
+        return convolutionDescriptor(key, shapes, activations: (DNNL_ARG_SRC, DNNL_ARG_DST), lowPrecision: (true, false),
+                                     forward(shapes, withBias: withBias, key, context))
+    }
+
+    /// The forward convolution a backward one names as its hint: with bf16 multiplies where the backward candidate
+    /// has them (`weightType`), whatever `mixed_bfloat16`'s timing chose for the forward pass itself.
+    private func convolutionForwardHint(_ shapes: ConvolutionShapes, withBias: Bool, weightType: dnnl_data_type_t,
+                                        _ context: String) -> PrimitiveDescriptor {
+        let key = PrimitiveKey(operation: .convolutionForward(withBias: false), shapes: shapes.key, geometry: shapes.geometry)
+        return convolutionDescriptor(shapes, (DNNL_ARG_SRC, DNNL_ARG_DST), types: (weightType, dnnl_f32, weightType),
+                                     forward(shapes, withBias: withBias, key, context))
+    }
+
+    /// Makes the forward descriptor from source and destination descriptors and the weights' type.
+    private func forward(_ shapes: ConvolutionShapes, withBias: Bool, _ key: PrimitiveKey, _ context: String)
+        -> (inout dnnl_memory_desc_t, inout dnnl_memory_desc_t, dnnl_data_type_t) -> PrimitiveDescriptor {
+        { src, dst, type in
+            self.firstImplemented(key) { algorithm in
                 var weights = MemoryDescriptor.convolutionKernelAnyLayout(shapes.kernel, type)
                 var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
                 var operation = dnnl_convolution_desc_t()
@@ -118,7 +134,7 @@ extension OneDNNBackend {
                 check(dnnl_convolution_forward_desc_init(
                     &operation, dnnl_forward_training, algorithm, &src, &weights, &bias, &dst,
                     g.dnnlStrides, g.dnnlPaddingBefore, g.dnnlPaddingAfter), context)
-                return describeIfImplemented(&operation, context)
+                return self.describeIfImplemented(&operation, context)
             }
         }
     }
@@ -134,12 +150,12 @@ extension OneDNNBackend {
         guard convolutionAlgorithm != .direct, let winograd = make(dnnl_convolution_winograd) else { return direct() }
         guard convolutionAlgorithm == .auto else { return winograd }
         var timed: PrimitiveDescriptor?
-        let chosen = algorithmChoices.algorithm(for: "\(key)") {
+        let keepsWinograd = algorithmChoices.keeps("winograd", over: "direct", for: "\(key)") {
             timed = direct()
             let seconds = Profiler.measure("timing \(key.operationName)", "tune") { runTimes([winograd, timed!]) }
             return (seconds[0], seconds[1])
         }
-        if chosen == .winograd {
+        if keepsWinograd {
             timed?.destroy()
             return winograd
         }
@@ -158,21 +174,57 @@ extension OneDNNBackend {
     /// In `mixed_bfloat16` the arguments `lowPrecision` marks, and the weights (`make` gets their type), are
     /// bf16, the others fp32, as Keras' policy computes convolutions: bf16 products accumulated in fp32. Where
     /// oneDNN has only its reference kernel for that (no bf16 instructions, an odd shape), the convolution
-    /// stays fp32: emulated bf16 would be slower than fp32.
+    /// stays fp32: emulated bf16 would be slower than fp32. With `convolution_algorithm: auto` the bf16 kernel,
+    /// with the conversions of its fp32 inputs to bf16, is timed against the fp32 one (where oneDNN 2.6's AMX
+    /// kernel gradient is slower than its fp32 one, say), and the faster is kept (`ConvolutionAlgorithmChoices`).
     private func convolutionDescriptor(
-        _ shapes: ConvolutionShapes, activations: (source: Int32, destination: Int32),
+        _ key: PrimitiveKey, _ shapes: ConvolutionShapes, activations: (source: Int32, destination: Int32),
         lowPrecision: (source: Bool, destination: Bool),
         _ make: (_ source: inout dnnl_memory_desc_t, _ destination: inout dnnl_memory_desc_t,
                  _ weightType: dnnl_data_type_t) -> PrimitiveDescriptor
     ) -> PrimitiveDescriptor {
-        if precision == .mixedBFloat16 {
-            let chosen = convolutionDescriptor(shapes, activations, types: (lowPrecision.source ? dnnl_bf16 : dnnl_f32,
-                                                                            lowPrecision.destination ? dnnl_bf16 : dnnl_f32,
-                                                                            dnnl_bf16), make)
-            if !chosen.implementation.hasPrefix("ref") { return chosen }
-            chosen.destroy()
+        func float32() -> PrimitiveDescriptor {
+            convolutionDescriptor(shapes, activations, types: (dnnl_f32, dnnl_f32, dnnl_f32), make)
         }
-        return convolutionDescriptor(shapes, activations, types: (dnnl_f32, dnnl_f32, dnnl_f32), make)
+        guard precision == .mixedBFloat16 else { return float32() }
+        let bfloat16 = convolutionDescriptor(shapes, activations, types: (lowPrecision.source ? dnnl_bf16 : dnnl_f32,
+                                                                          lowPrecision.destination ? dnnl_bf16 : dnnl_f32,
+                                                                          dnnl_bf16), make)
+        guard !bfloat16.implementation.hasPrefix("ref") else {
+            bfloat16.destroy()
+            return float32()
+        }
+        guard convolutionAlgorithm == .auto else { return bfloat16 }
+        var timed: PrimitiveDescriptor?
+        let keepsBFloat16 = algorithmChoices.keeps("bfloat16", over: "float32", for: "\(key) in mixed_bfloat16") {
+            timed = float32()
+            return Profiler.measure("timing \(key.operationName) in bf16 and fp32", "tune") {
+                // Each candidate with the copies of its activation inputs it needs, from fp32 tensors in the layout
+                // the bf16 kernel reads (bf16 kernels on AMX read plain NHWC, fp32 ones a blocked layout).
+                let inputs = [(activations.source, shapes.input, lowPrecision.source),
+                              (activations.destination, shapes.output, lowPrecision.destination)].filter(\.2)
+                func copies(for candidate: PrimitiveDescriptor) -> [PrimitiveDescriptor] {
+                    inputs.compactMap { argument, shape, _ in
+                        let read = bfloat16.memoryDescriptor(argument)!, target = candidate.memoryDescriptor(argument)!
+                        var held = MemoryDescriptor.activation(shape, TensorLayout(of: read, shape: shape) ?? .plain), wanted = target
+                        guard dnnl_memory_desc_equal(&held, &wanted) == 0 else { return nil }
+                        return reorder(from: held, to: target, "\(key): timing a copy of an input")
+                    }
+                }
+                let bfloat16Copies = copies(for: bfloat16), float32Copies = copies(for: timed!)
+                defer { for copy in bfloat16Copies + float32Copies { copy.destroy() } }
+                let seconds = runTimes([bfloat16, timed!] + bfloat16Copies + float32Copies)
+                let copySeconds = seconds.dropFirst(2)
+                return (seconds[0] + copySeconds.prefix(bfloat16Copies.count).reduce(0, +),
+                        seconds[1] + copySeconds.dropFirst(bfloat16Copies.count).reduce(0, +))
+            }
+        }
+        if keepsBFloat16 {
+            timed?.destroy()
+            return bfloat16
+        }
+        bfloat16.destroy()
+        return timed ?? float32()
     }
 
     private func convolutionDescriptor(

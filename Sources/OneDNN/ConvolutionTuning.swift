@@ -4,23 +4,21 @@ import Glibc
 import Tensors
 
 /// `convolution_algorithm: auto`, as cuDNN's benchmark mode and MIOpen's find database do it: the first time a
-/// convolution of some shape and direction runs where both Winograd and direct kernels exist for it, both are timed
-/// and the faster one is kept, on disk, per CPU model, instruction set and thread count, with both times. Every later
-/// run on this machine (each MPI rank, a resumed run) reads the choice instead of timing again, so ranks agree and a
-/// resumed run rounds as the run before it did. Timing and writing hold a lock on the file, so ranks starting
-/// together time each shape once. Like the backend that owns it, not for use from several threads at once.
+/// convolution of some shape and direction runs where two kernels could serve it (Winograd and direct; in
+/// `mixed_bfloat16`, bf16 and float32 multiplies), both are timed and the faster one is kept, on disk, per CPU model,
+/// instruction set and thread count, with both times. Every later run on this machine (each MPI rank, a resumed run)
+/// reads the choice instead of timing again, so ranks agree and a resumed run rounds as the run before it did. Timing
+/// and writing hold a lock on the file, so ranks starting together time each shape once. Like the backend that owns
+/// it, not for use from several threads at once.
 public final class ConvolutionAlgorithmChoices {
-    /// One timed convolution: the kept algorithm and the best of three runs of each, in milliseconds.
+    /// One timed convolution: the kernel kept ("winograd" or "direct", "bfloat16" or "float32") and the best of three
+    /// runs of each, in milliseconds, by name.
     public struct Choice: Codable, Equatable {
-        public var algorithm: ConvolutionAlgorithm
-        public var winogradMilliseconds, directMilliseconds: Double
-
-        enum CodingKeys: String, CodingKey {
-            case algorithm, winogradMilliseconds = "winograd_ms", directMilliseconds = "direct_ms"
-        }
+        public var kept: String
+        public var milliseconds: [String: Double]
     }
 
-    /// The file choices are kept in: `$XDG_CACHE_HOME/bc-train/convolution-algorithms.json` (`~/.cache/...`).
+    /// The file choices are kept in: `$XDG_CACHE_HOME/bc-train/convolution-choices.json` (`~/.cache/...`).
     public let file: URL
     /// Prefixes each key: what makes a timing true only of this machine, oneDNN and thread count.
     public private(set) lazy var machine: String = {
@@ -37,15 +35,16 @@ public final class ConvolutionAlgorithmChoices {
     private var timing = false
     /// How long to wait for another process's lock before timing without it (a stopped process may hold it).
     static let lockPatienceSeconds = 120.0
-    /// Winograd is chosen where it takes at most this fraction of direct's time. Direct rounds like Keras, and a clear
-    /// margin keeps close calls from flipping with timing noise from machine to machine.
-    public static let winogradTimeFraction = 0.8
+    /// The kernel that rounds further from Keras' float32 direct convolution (Winograd; bf16 multiplies) is kept where
+    /// it takes at most this fraction of the other's time: a clear margin keeps close calls from flipping with timing
+    /// noise from machine to machine, and close calls go to the closer rounding.
+    public static let challengerTimeFraction = 0.8
 
     public static var defaultFile: URL {
         let environment = ProcessInfo.processInfo.environment
         let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: environment["HOME"] ?? NSTemporaryDirectory()).appendingPathComponent(".cache")
-        return cache.appendingPathComponent("bc-train/convolution-algorithms.json")
+        return cache.appendingPathComponent("bc-train/convolution-choices.json")
     }
 
     /// "AMD EPYC 9R14", from /proc/cpuinfo's first model name.
@@ -59,30 +58,32 @@ public final class ConvolutionAlgorithmChoices {
         (self.file, self.threads) = (file, threads)
     }
 
-    /// The kept algorithm for `key`; else `time` runs with the file locked, giving the seconds Winograd and direct
-    /// take, and the choice is kept. A file that cannot be read, parsed or written is a cache miss (one warning on
-    /// stderr), never an error: timing again gives a valid choice.
-    func algorithm(for key: String, time: () -> (winograd: Double, direct: Double)) -> ConvolutionAlgorithm {
+    /// Whether `challenger` is kept over `standard` for `key`. Unless the choice is known, `time` runs with the file
+    /// locked, giving the seconds each takes, and the choice is kept. A file that cannot be read, parsed or written is
+    /// a cache miss (one warning on stderr), never an error: timing again gives a valid choice.
+    func keeps(_ challenger: String, over standard: String, for key: String,
+               time: () -> (challenger: Double, standard: Double)) -> Bool {
         let key = "\(machine) | \(key)"
-        if let known = known[key] { return known.algorithm }
+        func known() -> Bool? { self.known[key].map { $0.kept == challenger } }
+        if let kept = known() { return kept }
         // Read before locking: a file that has the answer serves even where it cannot be written.
-        known.merge(read()) { $1 }
-        if let known = known[key] { return known.algorithm }
+        self.known.merge(read()) { $1 }
+        if let kept = known() { return kept }
         let lock = timing ? -1 : lockFile()
         defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
-        known.merge(read()) { $1 }  // another rank may have timed it while this one waited
-        if let known = known[key] { return known.algorithm }
+        self.known.merge(read()) { $1 }  // another rank may have timed it while this one waited
+        if let kept = known() { return kept }
         let wasTiming = timing
         timing = true
         let seconds = time()
         timing = wasTiming
         timedCount += 1
-        let milliseconds = (winograd: (seconds.winograd * 1e6).rounded() / 1e3, direct: (seconds.direct * 1e6).rounded() / 1e3)
-        let chosen = Choice(algorithm: milliseconds.winograd <= Self.winogradTimeFraction * milliseconds.direct ? .winograd : .direct,
-                            winogradMilliseconds: milliseconds.winograd, directMilliseconds: milliseconds.direct)
-        known[key] = chosen
+        let milliseconds = (challenger: (seconds.challenger * 1e6).rounded() / 1e3, standard: (seconds.standard * 1e6).rounded() / 1e3)
+        let keepsChallenger = milliseconds.challenger <= Self.challengerTimeFraction * milliseconds.standard
+        self.known[key] = Choice(kept: keepsChallenger ? challenger : standard,
+                                 milliseconds: [challenger: milliseconds.challenger, standard: milliseconds.standard])
         write()
-        return chosen.algorithm
+        return keepsChallenger
     }
 
     private func lockFile() -> Int32 {
@@ -144,15 +145,15 @@ extension OneDNNBackend {
     func runTimes(_ candidates: [PrimitiveDescriptor], runs: Int = 3) -> [Double] {
         let seconds = candidates.map { candidate -> Double in
             var primitive: dnnl_primitive_t?
-            check(dnnl_primitive_create(&primitive, candidate.handle), "timing a convolution")
+            check(dnnl_primitive_create(&primitive, candidate.handle), "timing a primitive")
             defer { dnnl_primitive_destroy(primitive) }
             let memories = Self.timedArguments.compactMap { argument -> (Int32, dnnl_memory_t)? in
                 guard var md = candidate.memoryDescriptor(argument) else { return nil }
                 var memory: dnnl_memory_t?
                 // DNNL_MEMORY_ALLOCATE (a C macro Swift does not import): oneDNN allocates the buffer.
-                check(dnnl_memory_create(&memory, &md, engine, UnsafeMutableRawPointer(bitPattern: UInt.max)), "timing a convolution")
+                check(dnnl_memory_create(&memory, &md, engine, UnsafeMutableRawPointer(bitPattern: UInt.max)), "timing a primitive")
                 var data: UnsafeMutableRawPointer?
-                check(dnnl_memory_get_data_handle(memory, &data), "timing a convolution")
+                check(dnnl_memory_get_data_handle(memory, &data), "timing a primitive")
                 memset(data!, 0, dnnl_memory_desc_get_size(&md))
                 return (argument, memory!)
             }
@@ -161,8 +162,8 @@ extension OneDNNBackend {
             var best = Double.infinity
             for run in 0...runs {
                 let started = ContinuousClock.now
-                check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "timing a convolution")
-                check(dnnl_stream_wait(stream), "timing a convolution")
+                check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "timing a primitive")
+                check(dnnl_stream_wait(stream), "timing a primitive")
                 let elapsed = ContinuousClock.now - started
                 if run > 0 { best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
             }
@@ -171,7 +172,7 @@ extension OneDNNBackend {
         return seconds
     }
 
-    /// Every argument a convolution primitive can take.
+    /// Every argument a convolution (or a reorder: its from and to are source and destination) can take.
     private static let timedArguments = [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST, DNNL_ARG_DIFF_SRC,
                                          DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS, DNNL_ARG_DIFF_DST, DNNL_ARG_SCRATCHPAD,
                                          DNNL_ARG_WORKSPACE]

@@ -90,7 +90,9 @@ public enum TrainingRun {
                                     convolutionAlgorithm: config.compute.convolutionAlgorithm,
                                     precision: config.compute.precision)
         if config.compute.convolutionAlgorithm == .auto && OneDNNBackend.instructionSet.hasPrefix("avx512") {
-            log("compute: convolutions with Winograd kernels time them against direct once per shape on this machine; the choices "
+            let timed = config.compute.precision == .mixedBFloat16 && OneDNNBackend.hasBFloat16Instructions
+                ? "Winograd kernels time them against direct, and bf16 kernels against float32," : "Winograd kernels time them against direct"
+            log("compute: convolutions with \(timed) once per shape on this machine; the choices "
                 + "are kept in \(backend.algorithmChoices.file.path) (compute.convolution_algorithm auto)")
         }
         if config.compute.precision == .mixedBFloat16 {

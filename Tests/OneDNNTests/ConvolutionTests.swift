@@ -153,10 +153,10 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         XCTAssertEqual(kept.count, 3)
         for (key, choice) in kept {
             XCTAssertTrue(key.hasPrefix("\(firstChoices.machine) | "), key)
-            XCTAssertGreaterThan(choice.winogradMilliseconds, 0)
-            XCTAssertGreaterThan(choice.directMilliseconds, 0)
-            let winogradWins = choice.winogradMilliseconds <= ConvolutionAlgorithmChoices.winogradTimeFraction * choice.directMilliseconds
-            XCTAssertEqual(choice.algorithm, winogradWins ? .winograd : .direct, key)
+            let winograd = try XCTUnwrap(choice.milliseconds["winograd"], key), direct = try XCTUnwrap(choice.milliseconds["direct"], key)
+            XCTAssertGreaterThan(winograd, 0)
+            XCTAssertGreaterThan(direct, 0)
+            XCTAssertEqual(choice.kept, winograd <= ConvolutionAlgorithmChoices.challengerTimeFraction * direct ? "winograd" : "direct", key)
         }
         XCTAssertTrue(firstChoices.machine.hasPrefix("\(ConvolutionAlgorithmChoices.cpuModel) | \(OneDNNBackend.instructionSet) | oneDNN "))
         XCTAssertTrue(firstChoices.machine.hasSuffix(" | 2 threads"), firstChoices.machine)
@@ -176,7 +176,7 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         for algorithm in [ConvolutionAlgorithm.direct, .winograd] {
             try JSONEncoder().encode(allKept.mapValues { choice in
                 var forced = choice
-                forced.algorithm = algorithm
+                forced.kept = algorithm.rawValue
                 return forced
             }).write(to: file)
             XCTAssertEqual(run(auto().0), run(OneDNNBackend(threads: 2, convolutionAlgorithm: algorithm)), "\(algorithm)")
@@ -200,6 +200,62 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         XCTAssertEqual(homeless.timedCount, 3)
         _ = run(backend)
         XCTAssertEqual(homeless.timedCount, 3, "kept in memory")
+    }
+
+    /// `mixed_bfloat16` with `auto`, where the CPU multiplies bf16 in hardware: each direction's bf16 kernel (with the
+    /// conversions of its inputs) is timed against the fp32 one once, the file keeps both times, and a backend reading
+    /// a file that names fp32 (or bf16) everywhere computes as float32 (or with bf16 kernels only).
+    func testAutoInMixedBFloat16TimesBFloat16AgainstFloat32() throws {
+        let file = temporaryChoicesFile()
+        let geometry = WindowGeometry(kernel: (1, 1), strides: (1, 1), padding: .valid, inputHeight: 14, inputWidth: 14)
+        let x = randomTensor([4, 14, 14, 64], seed: 1), kernel = randomTensor([1, 1, 64, 128], seed: 2, in: -0.2...0.2)
+        let gradient = randomTensor([4, 14, 14, 128], seed: 4)
+        func run(_ backend: OneDNNBackend) -> [Float] {
+            let gradients = backend.conv2DBackward(x, kernel: kernel, outputGradient: gradient, geometry: geometry, withBias: false,
+                                                   inputGradient: true)
+            return backend.conv2D(x, kernel: kernel, bias: nil, geometry: geometry).scalars + gradients.input!.scalars + gradients.kernel.scalars
+        }
+        func auto() -> (OneDNNBackend, ConvolutionAlgorithmChoices) {
+            let choices = ConvolutionAlgorithmChoices(file: file, threads: 2)
+            return (OneDNNBackend(threads: 2, convolutionAlgorithm: .auto, precision: .mixedBFloat16, algorithmChoices: choices), choices)
+        }
+        let (first, firstChoices) = auto()
+        let timed = run(first)
+        let float32 = run(OneDNNBackend(threads: 2))
+        guard OneDNNBackend.hasBFloat16Instructions else {
+            // No bf16 kernels to time: convolutions stay fp32 (a 1x1 convolution has no Winograd kernel either).
+            XCTAssertEqual(firstChoices.timedCount, 0)
+            XCTAssertEqual(timed, float32)
+            return
+        }
+        XCTAssertEqual(firstChoices.timedCount, 3, "forward, input gradient, kernel gradient")
+        let kept = try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file))
+        XCTAssertEqual(kept.count, 3)
+        for (key, choice) in kept {
+            XCTAssertTrue(key.hasSuffix(" in mixed_bfloat16"), key)
+            let bfloat16 = try XCTUnwrap(choice.milliseconds["bfloat16"], key), float32 = try XCTUnwrap(choice.milliseconds["float32"], key)
+            XCTAssertGreaterThan(bfloat16, 0)
+            XCTAssertGreaterThan(float32, 0)
+            XCTAssertEqual(choice.kept, bfloat16 <= ConvolutionAlgorithmChoices.challengerTimeFraction * float32 ? "bfloat16" : "float32", key)
+        }
+        print("mixed_bfloat16 auto: \(kept.values.map { "\($0.kept) \($0.milliseconds)" })")
+        let (second, secondChoices) = auto()
+        XCTAssertEqual(run(second), timed, "the kept choices, the same kernels")
+        XCTAssertEqual(secondChoices.timedCount, 0)
+
+        // The file decides: float32 everywhere computes as float32; bf16 everywhere as `mixed_bfloat16` with direct.
+        let direct = OneDNNBackend(threads: 2, precision: .mixedBFloat16)
+        for (forced, expected) in [("float32", float32), ("bfloat16", run(direct))] {
+            try JSONEncoder().encode(kept.mapValues { choice in
+                var choice = choice
+                choice.kept = forced
+                return choice
+            }).write(to: file)
+            let (backend, _) = auto()
+            XCTAssertEqual(run(backend), expected, forced)
+            XCTAssertEqual(Set(backend.convolutionKernels.keys.map { $0.split(separator: " ").last! }), [forced == "float32" ? "f32" : "bf16"])
+        }
+        XCTAssertNotEqual(float32, run(direct), "the two really differ")
     }
 
     func temporaryChoicesFile() -> URL {
