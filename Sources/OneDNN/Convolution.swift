@@ -173,10 +173,12 @@ extension OneDNNBackend {
     ///
     /// In `mixed_bfloat16` the arguments `lowPrecision` marks, and the weights (`make` gets their type), are
     /// bf16, the others fp32, as Keras' policy computes convolutions: bf16 products accumulated in fp32. Where
-    /// oneDNN has only its reference kernel for that (no bf16 instructions, an odd shape), the convolution
-    /// stays fp32: emulated bf16 would be slower than fp32. With `convolution_algorithm: auto` the bf16 kernel,
-    /// with the conversions of its fp32 inputs to bf16, is timed against the fp32 one (where oneDNN 2.6's AMX
-    /// kernel gradient is slower than its fp32 one, say), and the faster is kept (`ConvolutionAlgorithmChoices`).
+    /// the CPU has no bf16 instructions, or oneDNN only its reference kernel for the shape, the convolution
+    /// stays fp32: emulated bf16 would be slower than fp32. With `convolution_algorithm: auto` the bf16 kernel
+    /// is timed against the fp32 one (where oneDNN 2.6's AMX kernel gradient is slower than its fp32 one, say),
+    /// and the faster is kept (`ConvolutionAlgorithmChoices`). Each is charged the copies of its activation inputs
+    /// from fp32 tensors in the layout the bf16 kernel reads: the layout a bf16 network's tensors are in, so a fp32
+    /// kernel that reads another layout pays for the reorders it would cause there.
     private func convolutionDescriptor(
         _ key: PrimitiveKey, _ shapes: ConvolutionShapes, activations: (source: Int32, destination: Int32),
         lowPrecision: (source: Bool, destination: Bool),
@@ -186,7 +188,7 @@ extension OneDNNBackend {
         func float32() -> PrimitiveDescriptor {
             convolutionDescriptor(shapes, activations, types: (dnnl_f32, dnnl_f32, dnnl_f32), make)
         }
-        guard precision == .mixedBFloat16 else { return float32() }
+        guard precision == .mixedBFloat16, Self.hasBFloat16Instructions else { return float32() }
         let bfloat16 = convolutionDescriptor(shapes, activations, types: (lowPrecision.source ? dnnl_bf16 : dnnl_f32,
                                                                           lowPrecision.destination ? dnnl_bf16 : dnnl_f32,
                                                                           dnnl_bf16), make)
@@ -199,8 +201,6 @@ extension OneDNNBackend {
         let keepsBFloat16 = algorithmChoices.keeps("bfloat16", over: "float32", for: "\(key) in mixed_bfloat16") {
             timed = float32()
             return Profiler.measure("timing \(key.operationName) in bf16 and fp32", "tune") {
-                // Each candidate with the copies of its activation inputs it needs, from fp32 tensors in the layout
-                // the bf16 kernel reads (bf16 kernels on AMX read plain NHWC, fp32 ones a blocked layout).
                 let inputs = [(activations.source, shapes.input, lowPrecision.source),
                               (activations.destination, shapes.output, lowPrecision.destination)].filter(\.2)
                 func copies(for candidate: PrimitiveDescriptor) -> [PrimitiveDescriptor] {

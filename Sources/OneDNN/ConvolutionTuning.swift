@@ -112,12 +112,26 @@ public final class ConvolutionAlgorithmChoices {
     }
 
     private func read() -> [String: Choice] {
-        guard let data = FileManager.default.contents(atPath: file.path) else { return [:] }
+        guard let data = FileManager.default.contents(atPath: file.path) else { return readEarlierFile() }
         guard let choices = try? JSONDecoder().decode([String: Choice].self, from: data) else {
             warn("\(file.path) is not what bc-train writes there; timing again and replacing it")
             return [:]
         }
         return choices
+    }
+
+    /// bc-train before mixed_bfloat16 was timed kept its Winograd choices in `convolution-algorithms.json` next to
+    /// `file`, as {"algorithm", "winograd_ms", "direct_ms"}: read as the same choices, a run resumed across the
+    /// upgrade keeps its kernels.
+    private func readEarlierFile() -> [String: Choice] {
+        struct EarlierChoice: Decodable {
+            var algorithm: String
+            var winograd_ms, direct_ms: Double
+        }
+        let earlier = file.deletingLastPathComponent().appendingPathComponent("convolution-algorithms.json")
+        guard let data = FileManager.default.contents(atPath: earlier.path),
+              let choices = try? JSONDecoder().decode([String: EarlierChoice].self, from: data) else { return [:] }
+        return choices.mapValues { Choice(kept: $0.algorithm, milliseconds: ["winograd": $0.winograd_ms, "direct": $0.direct_ms]) }
     }
 
     private func write() {

@@ -184,6 +184,15 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         XCTAssertNotEqual(run(OneDNNBackend(threads: 2, convolutionAlgorithm: .direct)),
                           run(OneDNNBackend(threads: 2, convolutionAlgorithm: .winograd)), "the two really differ")
 
+        // Choices an earlier bc-train kept in convolution-algorithms.json (another format) are read as the same.
+        let earlier = file.deletingLastPathComponent().appendingPathComponent("convolution-algorithms.json")
+        let earlierChoices = allKept.mapValues { ["algorithm": "winograd", "winograd_ms": $0.milliseconds["winograd"]!, "direct_ms": $0.milliseconds["direct"]!] }
+        try JSONSerialization.data(withJSONObject: earlierChoices).write(to: earlier)
+        try FileManager.default.removeItem(at: file)
+        let (upgraded, upgradedChoices) = auto()
+        XCTAssertEqual(run(upgraded), run(OneDNNBackend(threads: 2, convolutionAlgorithm: .winograd)), "the earlier file's choices")
+        XCTAssertEqual(upgradedChoices.timedCount, 0)
+
         // A damaged file is a cache miss: timed again and replaced.
         try Data("not json".utf8).write(to: file)
         let (afterDamage, afterDamageChoices) = auto()
@@ -256,6 +265,19 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             XCTAssertEqual(Set(backend.convolutionKernels.keys.map { $0.split(separator: " ").last! }), [forced == "float32" ? "f32" : "bf16"])
         }
         XCTAssertNotEqual(float32, run(direct), "the two really differ")
+
+        // Choices differing by direction, as on AMX (bf16 forward, fp32 gradients): each direction computes as its
+        // choice says, the backward ones with a forward hint in their own precision.
+        try JSONEncoder().encode(Dictionary(uniqueKeysWithValues: kept.map { key, choice in
+            var choice = choice
+            choice.kept = key.contains("convolutionForward") ? "bfloat16" : "float32"
+            return (key, choice)
+        })).write(to: file)
+        let forwardCount = x.count / 64 * 128
+        let (mixedChoices, _) = auto()
+        let mixed = run(mixedChoices), bfloat16 = run(direct)
+        XCTAssertEqual(Array(mixed.prefix(forwardCount)), Array(bfloat16.prefix(forwardCount)), "forward in bf16")
+        XCTAssertEqual(Array(mixed.dropFirst(forwardCount)), Array(float32.dropFirst(forwardCount)), "gradients in float32")
     }
 
     func temporaryChoicesFile() -> URL {
