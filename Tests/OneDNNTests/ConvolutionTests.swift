@@ -149,15 +149,8 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             return
         }
         XCTAssertEqual(firstChoices.timedCount, 3, "forward, input gradient, kernel gradient")
-        let kept = try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file))
-        XCTAssertEqual(kept.count, 3)
-        for (key, choice) in kept {
-            XCTAssertTrue(key.hasPrefix("\(firstChoices.machine) | "), key)
-            let winograd = try XCTUnwrap(choice.milliseconds["winograd"], key), direct = try XCTUnwrap(choice.milliseconds["direct"], key)
-            XCTAssertGreaterThan(winograd, 0)
-            XCTAssertGreaterThan(direct, 0)
-            XCTAssertEqual(choice.kept, winograd <= ConvolutionAlgorithmChoices.challengerTimeFraction * direct ? "winograd" : "direct", key)
-        }
+        let kept = try keptChoices(file, challenger: "winograd", standard: "direct")
+        for key in kept.keys { XCTAssertTrue(key.hasPrefix("\(firstChoices.machine) | "), key) }
         XCTAssertTrue(firstChoices.machine.hasPrefix("\(ConvolutionAlgorithmChoices.cpuModel) | \(OneDNNBackend.instructionSet) | oneDNN "))
         XCTAssertTrue(firstChoices.machine.hasSuffix(" | 2 threads"), firstChoices.machine)
         XCTAssertEqual(Set(kept.keys.map { String($0.dropFirst(firstChoices.machine.count + 3).prefix { $0 != "(" && $0 != " " }) }),
@@ -238,15 +231,8 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             return
         }
         XCTAssertEqual(firstChoices.timedCount, 3, "forward, input gradient, kernel gradient")
-        let kept = try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file))
-        XCTAssertEqual(kept.count, 3)
-        for (key, choice) in kept {
-            XCTAssertTrue(key.hasSuffix(" in mixed_bfloat16"), key)
-            let bfloat16 = try XCTUnwrap(choice.milliseconds["bfloat16"], key), float32 = try XCTUnwrap(choice.milliseconds["float32"], key)
-            XCTAssertGreaterThan(bfloat16, 0)
-            XCTAssertGreaterThan(float32, 0)
-            XCTAssertEqual(choice.kept, bfloat16 <= ConvolutionAlgorithmChoices.challengerTimeFraction * float32 ? "bfloat16" : "float32", key)
-        }
+        let kept = try keptChoices(file, challenger: "bfloat16", standard: "float32")
+        for key in kept.keys { XCTAssertTrue(key.hasSuffix(" in mixed_bfloat16"), key) }
         print("mixed_bfloat16 auto: \(kept.values.map { "\($0.kept) \($0.milliseconds)" })")
         let (second, secondChoices) = auto()
         XCTAssertEqual(run(second), timed, "the kept choices, the same kernels")
@@ -278,6 +264,20 @@ final class ConvolutionAlgorithmTests: XCTestCase {
         let mixed = run(mixedChoices), bfloat16 = run(direct)
         XCTAssertEqual(Array(mixed.prefix(forwardCount)), Array(bfloat16.prefix(forwardCount)), "forward in bf16")
         XCTAssertEqual(Array(mixed.dropFirst(forwardCount)), Array(float32.dropFirst(forwardCount)), "gradients in float32")
+    }
+
+    /// The file's three choices (forward, input gradient, kernel gradient), each with both times, keeping what the
+    /// rule keeps: `challenger` where it takes at most `challengerTimeFraction` of `standard`'s time.
+    func keptChoices(_ file: URL, challenger: String, standard: String) throws -> [String: ConvolutionAlgorithmChoices.Choice] {
+        let kept = try JSONDecoder().decode([String: ConvolutionAlgorithmChoices.Choice].self, from: Data(contentsOf: file))
+        XCTAssertEqual(kept.count, 3)
+        for (key, choice) in kept {
+            let fast = try XCTUnwrap(choice.milliseconds[challenger], key), slow = try XCTUnwrap(choice.milliseconds[standard], key)
+            XCTAssertGreaterThan(fast, 0)
+            XCTAssertGreaterThan(slow, 0)
+            XCTAssertEqual(choice.kept, fast <= ConvolutionAlgorithmChoices.challengerTimeFraction * slow ? challenger : standard, key)
+        }
+        return kept
     }
 
     func temporaryChoicesFile() -> URL {
