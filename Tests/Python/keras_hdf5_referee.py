@@ -140,6 +140,7 @@ def check(folder, flavour, archs):
         labels = np.eye(expected.shape[1], dtype="f4")[np.arange(len(x)) % expected.shape[1]]
         model = lib.models.load_model(path)
         results[f"{arch}/{flavour} load_model"] = relative_difference(model(x, training=False).numpy(), expected)
+        model.run_eagerly = True  # see training_referee.py
         history = model.fit(x, labels, batch_size=len(x), epochs=1, verbose=0)
         results[f"{arch}/{flavour} fit loss"] = float(history.history["loss"][0])
         results[f"{arch}/{flavour} learning_rate"] = float(np.asarray(model.optimizer.learning_rate))

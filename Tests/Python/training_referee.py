@@ -36,6 +36,11 @@
                                                      OUT_PREFIX_{tfk,k3}.json (per-step and per-epoch losses,
                                                      epoch losses weighted by batch size as bc-train's history) and
                                                      OUT_PREFIX_{tfk,k3}_epochN.h5 (the model after each epoch)
+
+Keras trains with run_eagerly=True: the same train_step, executed op by op instead of traced into a graph. Tracing a
+from-scratch ResNet's or DenseNet's training step costs 15-40 s on 2 cores (Keras 3 traces it twice when the
+optimizer creates its slots), far more than the few steps the tests take; the graph would only add TensorFlow's op
+fusions, which round otherwise, as any other thread count does.
 """
 import json
 import os
@@ -97,7 +102,7 @@ elif command == "train-steps":
         for phase in spec["phases"]:
             for layer in model.layers:
                 layer.trainable = layer.name not in phase["frozen"]
-            model.compile(optimizer=make_optimizer(library, phase["optimizer"]), loss="categorical_crossentropy")
+            model.compile(optimizer=make_optimizer(library, phase["optimizer"]), loss="categorical_crossentropy", run_eagerly=True)
             for _ in range(phase["steps"]):
                 x, y = next(batches)
                 losses.append(float(model.train_on_batch(np.load(x), np.load(y), class_weight=class_weight)))
@@ -179,7 +184,7 @@ elif command == "replay-plan":
                     layer.trainable = not frozen or layer.name in plan["head_layers"]
                 if epoch > 0 and plan["fine_tune_learning_rate"] is not None:
                     options["learning_rate"] = plan["fine_tune_learning_rate"]
-                trainer.compile(optimizer=make_optimizer(library, options), loss="categorical_crossentropy")
+                trainer.compile(optimizer=make_optimizer(library, options), loss="categorical_crossentropy", run_eagerly=True)
             total, count = 0.0, 0
             for step in steps:
                 x = [read(step), masks(step)] if plan["dropout_layers"] else read(step)

@@ -29,16 +29,24 @@ struct MPIRun {
 
     /// Removes the folders of earlier tests: this process's (its tests run one at a time) and those of test processes
     /// that have ended. Their checkpoints (~280 MB each for ResNet50 with Adam's slots) would otherwise add up to tens
-    /// of GB over a full run; the folder of the last test stays for a look after a failure.
+    /// of GB over a full run; the folder of the last test stays for a look after a failure. The convolution choices of
+    /// ended processes go too.
     static func removeEarlierFolders() {
         let temporary = FileManager.default.temporaryDirectory
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] where name.hasPrefix("bc-mpi-") {
-            guard let owner = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
-            if owner == getpid() || (kill(owner, 0) != 0 && errno == ESRCH) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] {
+            let ownFolder = name.hasPrefix("bc-mpi-")
+            guard ownFolder || name.hasPrefix("bc-mpi.cache-"),
+                  let owner = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
+            if (ownFolder && owner == getpid()) || (kill(owner, 0) != 0 && errno == ESRCH) {
                 try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
             }
         }
     }
+
+    /// The `XDG_CACHE_HOME` of every run this test process starts: `convolution_algorithm: auto` times each shape once
+    /// and keeps the choice there, as in a user's cache, rather than in every test's folder (timing ResNet50's shapes
+    /// takes seconds). The user's own cache stays untouched.
+    static let cacheFolder = FileManager.default.temporaryDirectory.appendingPathComponent("bc-mpi.cache-\(getpid())")
 
     var runFolder: URL { folder.appendingPathComponent("runs/test") }
     var lastCheckpoint: String { runFolder.appendingPathComponent("last.h5").path }
@@ -97,8 +105,7 @@ struct MPIRun {
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         environment["OMP_NUM_THREADS"] = "1"
         environment["OMP_WAIT_POLICY"] = "passive"
-        // convolution_algorithm auto keeps its timings in the test's folder, not in the user's cache.
-        environment["XDG_CACHE_HOME"] = folder.appendingPathComponent("cache").path
+        environment["XDG_CACHE_HOME"] = Self.cacheFolder.path
         process.environment = environment.merging(extra) { $1 }
         let logURL = folder.appendingPathComponent("mpirun-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
