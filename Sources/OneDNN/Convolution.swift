@@ -149,18 +149,29 @@ extension OneDNNBackend {
         }
         guard convolutionAlgorithm != .direct, let winograd = make(dnnl_convolution_winograd) else { return direct() }
         guard convolutionAlgorithm == .auto else { return winograd }
-        var timed: PrimitiveDescriptor?
-        let keepsWinograd = algorithmChoices.keeps("winograd", over: "direct", for: "\(key)") {
-            timed = direct()
-            let seconds = Profiler.measure("timing \(key.operationName)", "tune") { runTimes([winograd, timed!]) }
+        return kept(winograd, "winograd", over: "direct", for: "\(key)", standard: direct) { winograd, direct in
+            let seconds = Profiler.measure("timing \(key.operationName)", "tune") { runTimes([winograd, direct]) }
             return (seconds[0], seconds[1])
         }
-        if keepsWinograd {
-            timed?.destroy()
-            return winograd
+    }
+
+    /// `challenger` or the descriptor `standard` makes, whichever `algorithmChoices` keeps for `key` (`time` gives
+    /// their seconds, once per shape); the other is destroyed. `standard` is made only where it is timed or kept.
+    private func kept(_ challenger: PrimitiveDescriptor, _ challengerName: String, over standardName: String, for key: String,
+                      standard: () -> PrimitiveDescriptor,
+                      time: (_ challenger: PrimitiveDescriptor, _ standard: PrimitiveDescriptor) -> (Double, Double)) -> PrimitiveDescriptor {
+        var timed: PrimitiveDescriptor?
+        let keepsChallenger = algorithmChoices.keeps(challengerName, over: standardName, for: key) {
+            let made = standard()
+            timed = made
+            return time(challenger, made)
         }
-        winograd.destroy()
-        return timed ?? direct()
+        if keepsChallenger {
+            timed?.destroy()
+            return challenger
+        }
+        challenger.destroy()
+        return timed ?? standard()
     }
 
     /// A convolution descriptor made by `make` from source and destination descriptors whose layouts oneDNN
@@ -197,10 +208,8 @@ extension OneDNNBackend {
             return float32()
         }
         guard convolutionAlgorithm == .auto else { return bfloat16 }
-        var timed: PrimitiveDescriptor?
-        let keepsBFloat16 = algorithmChoices.keeps("bfloat16", over: "float32", for: "\(key) in mixed_bfloat16") {
-            timed = float32()
-            return Profiler.measure("timing \(key.operationName) in bf16 and fp32", "tune") {
+        return kept(bfloat16, "bfloat16", over: "float32", for: "\(key) in mixed_bfloat16", standard: float32) { bfloat16, float32 in
+            Profiler.measure("timing \(key.operationName) in bf16 and fp32", "tune") {
                 let inputs = [(activations.source, shapes.input, lowPrecision.source),
                               (activations.destination, shapes.output, lowPrecision.destination)].filter(\.2)
                 func copies(for candidate: PrimitiveDescriptor) -> [PrimitiveDescriptor] {
@@ -211,20 +220,14 @@ extension OneDNNBackend {
                         return reorder(from: held, to: target, "\(key): timing a copy of an input")
                     }
                 }
-                let bfloat16Copies = copies(for: bfloat16), float32Copies = copies(for: timed!)
+                let bfloat16Copies = copies(for: bfloat16), float32Copies = copies(for: float32)
                 defer { for copy in bfloat16Copies + float32Copies { copy.destroy() } }
-                let seconds = runTimes([bfloat16, timed!] + bfloat16Copies + float32Copies)
+                let seconds = runTimes([bfloat16, float32] + bfloat16Copies + float32Copies)
                 let copySeconds = seconds.dropFirst(2)
                 return (seconds[0] + copySeconds.prefix(bfloat16Copies.count).reduce(0, +),
                         seconds[1] + copySeconds.dropFirst(bfloat16Copies.count).reduce(0, +))
             }
         }
-        if keepsBFloat16 {
-            timed?.destroy()
-            return bfloat16
-        }
-        bfloat16.destroy()
-        return timed ?? float32()
     }
 
     private func convolutionDescriptor(
