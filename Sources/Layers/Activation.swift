@@ -54,6 +54,14 @@ public final class Activation: SoftmaxOutputLayer, RecomputableKeptTensor {
         return output
     }
 
+    /// The output kept for backward, handed to the layer before it, which then applies this ReLU's backward itself
+    /// (batch norm, see `BatchNormalization.backward(_:reluOutput:context:)`) instead of this layer's `backward`.
+    func handOverKeptOutput() -> Tensor {
+        guard let output = savedOutput else { preconditionFailure("\(name): backward without forward") }
+        savedOutput = nil
+        return output
+    }
+
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         guard let output = savedOutput else { preconditionFailure("\(name): backward without forward") }
         savedOutput = nil

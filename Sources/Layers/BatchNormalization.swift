@@ -94,16 +94,26 @@ public final class BatchNormalization: CollectiveLayer, RecomputableKeptTensor {
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
+        backward(outputGradient, reluOutput: nil, context: context)
+    }
+
+    /// Backward from the gradient at the output of the ReLU after this layer (`outputGradient`), given that ReLU's
+    /// output: synchronised batch norm with batch statistics applies the ReLU's backward inside its own two passes,
+    /// every other case runs the ReLU's backward first. The gradients are the same, bit for bit.
+    public func backward(_ outputGradient: Tensor, reluOutput: Tensor?, context: RunContext) -> [Tensor] {
         guard let savedState = saved else { preconditionFailure("\(name): backward without training forward") }
         saved = nil
         let backend = context.backend
+        func throughReLU() -> Tensor {
+            reluOutput.map { backend.reluBackward(output: $0, outputGradient: outputGradient) } ?? outputGradient
+        }
         guard case .batchStatistics(let keptInput, let mean, let variance) = savedState else {
             // Frozen: an affine map per channel.
-            return [scaledByGammaOverDeviation(outputGradient, variance: weight("moving_variance").value, backend: backend)]
+            return [scaledByGammaOverDeviation(throughReLU(), variance: weight("moving_variance").value, backend: backend)]
         }
         guard let input = keptInput else { preconditionFailure("\(name): backward without its input given back") }
         guard let sumOverRanks = context.crossRankSum else {
-            let gradients = backend.batchNormBackward(input, outputGradient: outputGradient, gamma: gamma, mean: mean,
+            let gradients = backend.batchNormBackward(input, outputGradient: throughReLU(), gamma: gamma, mean: mean,
                                                       variance: variance, epsilon: epsilon)
             store(gammaGradient: gradients.gamma, betaGradient: gradients.beta)
             return [gradients.input]
@@ -116,7 +126,7 @@ public final class BatchNormalization: CollectiveLayer, RecomputableKeptTensor {
         let deviation = (0..<c).map { (Double(variances[$0]) + Double(epsilon)).squareRoot() }
         var sums = [Double](repeating: 0, count: 2 * c) + [Double(sampleCount(input))]
         if input.shape[0] > 0 {
-            let local = backend.channelSums(input, outputGradient: outputGradient)
+            let local = backend.channelSums(input, outputGradient: outputGradient, reluOutput: reluOutput)
             for channel in 0..<c {
                 sums[channel] = (local.second[channel] - Double(means[channel]) * local.first[channel]) / deviation[channel]
                 sums[c + channel] = local.first[channel]
@@ -131,7 +141,7 @@ public final class BatchNormalization: CollectiveLayer, RecomputableKeptTensor {
         let coefficients = ChannelCoefficients(scale: (0..<c).map { Float(Double(gammas[$0]) / deviation[$0]) },
                                                xScale: (0..<c).map { Float(factor[$0] * sums[$0] / deviation[$0]) },
                                                center: mean.scalars, offset: (0..<c).map { Float(factor[$0] * sums[c + $0]) })
-        return [backend.channelwiseCombination(outputGradient: outputGradient, x: input, coefficients)]
+        return [backend.channelwiseCombination(outputGradient: outputGradient, x: input, coefficients, reluOutput: reluOutput)]
     }
 
     /// Whether the last training forward pass normalised with batch statistics (not frozen) and kept its input.
@@ -178,7 +188,7 @@ public final class BatchNormalization: CollectiveLayer, RecomputableKeptTensor {
                                   sumOverRanks: (UnsafeMutableBufferPointer<Double>) -> Void) -> (Tensor, Tensor) {
         let c = channels
         let local = x.shape[0] == 0 ? ChannelSums(first: Array(repeating: 0, count: c), second: Array(repeating: 0, count: c))
-            : context.backend.channelSums(x, outputGradient: nil)
+            : context.backend.channelSums(x, outputGradient: nil, reluOutput: nil)
         var sums = local.first + local.second + [Double(sampleCount(x))]
         sums.withUnsafeMutableBufferPointer { sumOverRanks($0) }
         let total = sums[2 * c]

@@ -222,6 +222,9 @@ public final class Graph {
         guard !lastBatchWasEmpty else { return backwardWithoutSamples(context: context) }
         defer { (releasedKeptTensors, chainEnds) = ([:], [:]) }
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
+        // The outputs of fused ReLUs, by their batch norm's node: the gradient at a ReLU's output goes to its batch
+        // norm, which applies the ReLU's backward with its own (synchronised batch norm: in the same passes).
+        var reluOutputs: [Int: Tensor] = [:]
         // Outputs recomputed for the layers that gave them away in forward; each is dropped after its own node.
         var recomputed: [Int: Tensor] = [:]
         func recompute(_ index: Int) -> Tensor {
@@ -261,7 +264,20 @@ public final class Graph {
                 } else {
                     guard let outputGradient = gradients[index] else { return }  // does not reach the output
                     gradients[index] = nil
-                    inputGradients = node.layer.backward(outputGradient, context: context)
+                    // (Not where the batch norm's backward would compute only its weight gradients: below the layers
+                    // whose gradients reach a weight.)
+                    if fusesReLU, let relu = node.layer as? Activation, let source = node.inputs.first, source >= lowest,
+                       fusedReLU[source] == index, nodes[source].layer is BatchNormalization,
+                       towardInput || nodes[source].inputs.contains(where: { reachesWeights[$0] }) {
+                        reluOutputs[source] = relu.handOverKeptOutput()
+                        gradients[source] = outputGradient  // the ReLU is its batch norm's only reader
+                        return
+                    }
+                    if let batchNorm = node.layer as? BatchNormalization {
+                        inputGradients = batchNorm.backward(outputGradient, reluOutput: reluOutputs.removeValue(forKey: index), context: context)
+                    } else {
+                        inputGradients = node.layer.backward(outputGradient, context: context)
+                    }
                 }
                 for (input, inputGradient) in zip(node.inputs, inputGradients) {
                     gradients[input] = gradients[input].map { context.backend.add([$0, inputGradient]) } ?? inputGradient

@@ -7,15 +7,17 @@ private let scaleAndShift = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
 
 // Batch normalization runs in the layout of its input: (N, C) plain or NHWC in either layout.
 extension OneDNNBackend {
-    public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor {
+    public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients, reluOutput: Tensor?) -> Tensor {
         Profiler.measure("channelwiseCombination", "primitive", ["shapes": .text("\(x.shape)")]) {
-            Tensors.channelwiseCombination(outputGradient, reordered(x, to: outputGradient.layout), coefficients, threads: threads)
+            Tensors.channelwiseCombination(outputGradient, reordered(x, to: outputGradient.layout), coefficients,
+                                           reluOutput: reluOutput.map { reordered($0, to: outputGradient.layout) }, threads: threads)
         }
     }
 
-    public func channelSums(_ x: Tensor, outputGradient: Tensor?) -> ChannelSums {
+    public func channelSums(_ x: Tensor, outputGradient: Tensor?, reluOutput: Tensor?) -> ChannelSums {
         Profiler.measure("channelSums", "primitive", ["shapes": .text("\(x.shape)")]) {
-            Tensors.channelSums(x, outputGradient.map { reordered($0, to: x.layout) }, threads: threads)
+            Tensors.channelSums(x, outputGradient.map { reordered($0, to: x.layout) },
+                                reluOutput: reluOutput.map { reordered($0, to: x.layout) }, threads: threads)
         }
     }
 

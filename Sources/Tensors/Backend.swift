@@ -35,11 +35,13 @@ public protocol Backend: AnyObject {
     func batchNormBackward(_ x: Tensor, outputGradient: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor,
                            epsilon: Float) -> BatchNormGradients
     /// `channelwiseCombination` of `outputGradient` and `x`, in `outputGradient`'s layout: synchronised batch norm's
-    /// input gradient in one pass.
-    func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor
+    /// input gradient in one pass. With `reluOutput`, `outputGradient` is the gradient at the output of a ReLU after
+    /// the batch norm (whose output `reluOutput` is), and the ReLU's backward is applied to it in the same pass.
+    func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients, reluOutput: Tensor?) -> Tensor
     /// `channelSums` of `x` (sum and sum of squares) or of `outputGradient` and `x` (sum of dy, sum of dy * x):
-    /// what synchronised batch norm needs from a rank, in one read-only pass.
-    func channelSums(_ x: Tensor, outputGradient: Tensor?) -> ChannelSums
+    /// what synchronised batch norm needs from a rank, in one read-only pass; `reluOutput` as in
+    /// `channelwiseCombination`.
+    func channelSums(_ x: Tensor, outputGradient: Tensor?, reluOutput: Tensor?) -> ChannelSums
 
     // MARK: Pooling and padding
     /// Max pooling treats padding as minus infinity; average pooling excludes padding from the count (TensorFlow).

@@ -11,9 +11,15 @@ public struct ChannelSums: Equatable {
 /// sum(dy * x) (batch norm's weight gradients), in one read-only pass over tensors of the same shape and layout (plain
 /// or `channelsBlocked16`), accumulated in Double (a Float product is exact in Double) and split over `threads`
 /// threads whose partial sums are added in a fixed order. Synchronised batch norm needs only these sums from a rank,
-/// which the fused oneDNN primitives compute only next to outputs it would throw away.
-public func channelSums(_ x: Tensor, _ dy: Tensor? = nil, threads: Int) -> ChannelSums {
+/// which the fused oneDNN primitives compute only next to outputs it would throw away. With `reluOutput` (same shape
+/// and layout), dy counts only where it is positive: dy is then the gradient at the output of a ReLU after the batch
+/// norm, whose backward this pass applies on the way.
+public func channelSums(_ x: Tensor, _ dy: Tensor? = nil, reluOutput: Tensor? = nil, threads: Int) -> ChannelSums {
     if let dy { precondition(dy.shape == x.shape && dy.layout == x.layout, "summing \(dy.shape) \(dy.layout) with \(x.shape) \(x.layout)") }
+    if let reluOutput {
+        precondition(dy != nil && reluOutput.shape == x.shape && reluOutput.layout == x.layout,
+                     "masking \(x.shape) \(x.layout) by \(reluOutput.shape) \(reluOutput.layout)")
+    }
     let pattern = ChannelPattern(x)
     let chunks = max(1, min(max(threads, 1), pattern.groups))
     // Each chunk's sums: first, then second, `paddedChannels` each.
@@ -22,14 +28,16 @@ public func channelSums(_ x: Tensor, _ dy: Tensor? = nil, threads: Int) -> Chann
     partial.withUnsafeMutableBufferPointer { partialSums in
         let sumsBase = partialSums.baseAddress!
         x.withUnsafeStorage { input in
-            func accumulate(_ a: UnsafePointer<Float>) {
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    let groups = pattern.groups(chunk, of: chunks), first = sumsBase + chunk * 2 * width
-                    ck_channel_sums(a, input.baseAddress!, groups.lowerBound, groups.upperBound, pattern.runsPerGroup,
-                                    pattern.block, pattern.cycle, first, first + width)
+            withOptionalStorage(reluOutput) { mask in
+                func accumulate(_ a: UnsafePointer<Float>) {
+                    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                        let groups = pattern.groups(chunk, of: chunks), first = sumsBase + chunk * 2 * width
+                        ck_channel_sums(a, input.baseAddress!, mask, groups.lowerBound, groups.upperBound, pattern.runsPerGroup,
+                                        pattern.block, pattern.cycle, first, first + width)
+                    }
                 }
+                if let dy { dy.withUnsafeStorage { accumulate($0.baseAddress!) } } else { accumulate(input.baseAddress!) }
             }
-            if let dy { dy.withUnsafeStorage { accumulate($0.baseAddress!) } } else { accumulate(input.baseAddress!) }
         }
     }
     let channels = x.shape.last!
@@ -66,4 +74,10 @@ struct ChannelPattern {
 
     /// Chunk `chunk` of `chunks` equal parts of the groups.
     func groups(_ chunk: Int, of chunks: Int) -> Range<Int> { (groups * chunk / chunks)..<(groups * (chunk + 1) / chunks) }
+}
+
+/// `body` with the storage of `tensor`, or with nil.
+func withOptionalStorage<Result>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> Result) -> Result {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafeStorage { body($0.baseAddress!) }
 }

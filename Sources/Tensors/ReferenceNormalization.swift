@@ -1,10 +1,15 @@
 extension ReferenceBackend {
-    public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients) -> Tensor {
-        Tensors.channelwiseCombination(outputGradient.plain(), x.plain(), coefficients, threads: 1)
+    public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients, reluOutput: Tensor?) -> Tensor {
+        Tensors.channelwiseCombination(maskedByReLU(outputGradient, reluOutput), x.plain(), coefficients, threads: 1)
     }
 
-    public func channelSums(_ x: Tensor, outputGradient: Tensor?) -> ChannelSums {
-        Tensors.channelSums(x.plain(), outputGradient?.plain(), threads: 1)
+    public func channelSums(_ x: Tensor, outputGradient: Tensor?, reluOutput: Tensor?) -> ChannelSums {
+        Tensors.channelSums(x.plain(), outputGradient.map { maskedByReLU($0, reluOutput) }, threads: 1)
+    }
+
+    /// `outputGradient` through the backward of the ReLU whose output `reluOutput` is (when given), plain.
+    private func maskedByReLU(_ outputGradient: Tensor, _ reluOutput: Tensor?) -> Tensor {
+        reluOutput.map { reluBackward(output: $0, outputGradient: outputGradient) } ?? outputGradient.plain()
     }
 
     public func batchNormTraining(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> BatchNormTrainingOutput {

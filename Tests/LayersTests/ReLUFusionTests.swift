@@ -6,7 +6,9 @@ import XCTest
 /// A batch normalization or an addition followed by a ReLU that alone reads its output runs as one pass (oneDNN's
 /// batch norm with the ReLU fused in, its binary addition with a ReLU post-op); the results must be those of the two
 /// layers one after the other, bit for bit, in training (batch statistics, also summed over ranks as synchronised
-/// batch norm does), in inference and with the layers frozen, and no separate ReLU may run for the fused pairs.
+/// batch norm does), in inference and with the layers frozen, and no separate ReLU may run for the fused pairs. In
+/// backward, synchronised batch norm applies its ReLU's backward in its own passes: no separate ReLU backward runs
+/// for that pair either.
 final class ReLUFusionTests: XCTestCase {
     /// conv -> bn -> relu (fused) -> conv -> bn -> add(shortcut) -> relu (fused into the add) -> head; the first
     /// ReLU's output also feeds the shortcut, which does not stop its fusion (the batch norm's output has one reader).
@@ -32,7 +34,7 @@ final class ReLUFusionTests: XCTestCase {
         for backend in [OneDNNBackend(threads: 2), ReferenceBackend()] as [Backend] {
             for (mode, training, synchronised, frozen) in [("training", true, false, false), ("synchronised", true, true, false),
                                                            ("frozen", true, false, true), ("inference", false, false, false)] {
-                func run(fused: Bool) throws -> (output: [Float], gradients: [[Float]], reluPrimitives: Int) {
+                func run(fused: Bool) throws -> (output: [Float], gradients: [[Float]], reluPrimitives: Int, reluBackwardPrimitives: Int) {
                     let model = try makeModel()
                     model.fusesReLU = fused
                     if frozen { for layer in model.layers where layer is BatchNormalization { layer.trainable = false } }
@@ -42,11 +44,12 @@ final class ReLUFusionTests: XCTestCase {
                     Profiler.current = profiler
                     defer { Profiler.current = nil }
                     let output = try model.forward(images, context: context)
-                    let relus = profiler.events.filter { $0.category == "primitive" && $0.name == "relu" }.count
-                    guard training else { return (output.scalars, [], relus) }
+                    func primitives(_ name: String) -> Int { profiler.events.filter { $0.category == "primitive" && $0.name == name }.count }
+                    let relus = primitives("relu")
+                    guard training else { return (output.scalars, [], relus, 0) }
                     model.backward(logitGradient: CategoricalCrossentropy().logitGradient(
                         probabilities: output, labels: [0, 2, 1, 0], globalBatchSize: 4), context: context)
-                    return (output.scalars, model.trainableWeights.map { $0.weight.gradient!.scalars }, relus)
+                    return (output.scalars, model.trainableWeights.map { $0.weight.gradient!.scalars }, relus, primitives("reluBackward"))
                 }
                 let fused = try run(fused: true), separate = try run(fused: false)
                 let what = "\(backend.name), \(mode)"
@@ -57,6 +60,11 @@ final class ReLUFusionTests: XCTestCase {
                     // Batch norm with batch statistics outside synchronisation keeps oneDNN's training primitive and
                     // its own ReLU pass; every other ReLU is fused.
                     XCTAssertEqual(fused.reluPrimitives, mode == "training" ? 1 : 0, "\(what): fused ReLUs do not run apart")
+                    if training {
+                        XCTAssertEqual(separate.reluBackwardPrimitives, 2, "\(what): both ReLUs' backward run on their own unfused")
+                        // The addition's ReLU keeps its own backward; so does batch norm's outside synchronisation.
+                        XCTAssertEqual(fused.reluBackwardPrimitives, mode == "synchronised" ? 1 : 2, "\(what): ReLU backward fused")
+                    }
                 }
             }
         }
