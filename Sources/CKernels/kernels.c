@@ -6,9 +6,10 @@
 
 #define CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 
-// a[i], or with `masking` 0 where mask[i] is not positive. Each kernel inlines its loops once with masking and once
-// without (a constant in each copy), so that both vectorise.
-#define MASKED(a, mask, i, masking) ((masking) ? ((mask)[i] > 0 ? (a)[i] : 0.0f) : (a)[i])
+// a[i], or with `masking` a[i] * 0 where mask[i] is not positive: oneDNN's ReLU backward exactly (-0 for a negative
+// a[i], NaN for an infinite one). Each kernel inlines its loops once with masking and once without (a constant in each
+// copy), so that both vectorise.
+#define MASKED(a, mask, i, masking) ((masking) ? ((mask)[i] > 0 ? (a)[i] : (a)[i] * 0.0f) : (a)[i])
 
 static inline __attribute__((always_inline)) void channel_sums(const float *restrict a, const float *restrict b,
                                                                const float *restrict mask, const int masking, long begin,
