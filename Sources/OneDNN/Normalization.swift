@@ -9,8 +9,10 @@ private let scaleAndShift = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
 extension OneDNNBackend {
     public func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients, reluOutput: Tensor?) -> Tensor {
         Profiler.measure("channelwiseCombination", "primitive", ["shapes": .text("\(x.shape)")]) {
-            Tensors.channelwiseCombination(outputGradient, reordered(x, to: outputGradient.layout), coefficients,
-                                           reluOutput: reluOutput.map { reordered($0, to: outputGradient.layout) }, threads: threads)
+            // Through a ReLU in its output's layout, where the ReLU's own backward would have put the gradient.
+            let layout = reluOutput?.layout ?? outputGradient.layout
+            return Tensors.channelwiseCombination(reordered(outputGradient, to: layout), reordered(x, to: layout), coefficients,
+                                                  reluOutput: reluOutput, threads: threads)
         }
     }
 

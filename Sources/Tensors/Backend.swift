@@ -36,7 +36,8 @@ public protocol Backend: AnyObject {
                            epsilon: Float) -> BatchNormGradients
     /// `channelwiseCombination` of `outputGradient` and `x`, in `outputGradient`'s layout: synchronised batch norm's
     /// input gradient in one pass. With `reluOutput`, `outputGradient` is the gradient at the output of a ReLU after
-    /// the batch norm (whose output `reluOutput` is), and the ReLU's backward is applied to it in the same pass.
+    /// the batch norm (whose output `reluOutput` is), and the ReLU's backward is applied to it in the same pass; the
+    /// result then has `reluOutput`'s layout, as the ReLU's backward would have given it.
     func channelwiseCombination(outputGradient: Tensor, x: Tensor, _ coefficients: ChannelCoefficients, reluOutput: Tensor?) -> Tensor
     /// `channelSums` of `x` (sum and sum of squares) or of `outputGradient` and `x` (sum of dy, sum of dy * x):
     /// what synchronised batch norm needs from a rank, in one read-only pass; `reluOutput` as in
