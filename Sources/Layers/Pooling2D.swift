@@ -10,7 +10,8 @@ public final class Pooling2D: Layer {
     public let strides: (Int, Int)
     public let padding: Padding
     private var geometry: WindowGeometry!
-    private var savedInput: Tensor?
+    /// What backward needs of the forward pass (less than the input where the backend can).
+    private var record: PoolingRecord?
 
     public convenience init(_ kind: PoolKind, poolSize: Int, strides: Int? = nil, padding: Padding = .valid, name: String) {
         self.init(kind, poolSize: (poolSize, poolSize), strides: strides.map { ($0, $0) }, padding: padding, name: name)
@@ -42,14 +43,16 @@ public final class Pooling2D: Layer {
     }
 
     public func forward(_ inputs: [Tensor], context: RunContext) -> Tensor {
-        if context.keepsForBackward { savedInput = inputs[0] }
-        return context.backend.pool2D(inputs[0], kind: kind, geometry: geometry)
+        guard context.keepsForBackward else { return context.backend.pool2D(inputs[0], kind: kind, geometry: geometry) }
+        let (output, record) = context.backend.pool2DForTraining(inputs[0], kind: kind, geometry: geometry)
+        self.record = record
+        return output
     }
 
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
-        guard let input = savedInput else { preconditionFailure("\(name): backward without forward") }
-        savedInput = nil
-        return [context.backend.pool2DBackward(input, outputGradient: outputGradient, kind: kind, geometry: geometry)]
+        guard let record else { preconditionFailure("\(name): backward without forward") }
+        self.record = nil
+        return [context.backend.pool2DBackward(record, outputGradient: outputGradient, kind: kind, geometry: geometry)]
     }
 }
 

@@ -13,34 +13,38 @@ extension OneDNNBackend {
         return execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)])[DNNL_ARG_DST]!
     }
 
-    /// Returns the input gradient in `x`'s layout (`outputGradient` is reordered to it if needed).
-    public func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind,
-                               geometry: WindowGeometry) -> Tensor {
-        let output = geometry.outputShape(x.shape, channels: x.shape[3])
-        precondition(outputGradient.shape == output, "pooling gradient \(outputGradient.shape), expected \(output)")
-        let key = PrimitiveKey(operation: .poolingBackward(kind), shapes: [x.shape], layouts: [x.layout],
-                               geometry: geometry)
-        let backward = primitive(key) {
-            poolingBackwardDescriptor(x.shape, output, x.layout, kind, geometry, "\(key)")
-        }
-        let gradient = reordered(outputGradient, to: x.layout)
+    /// Max pooling runs the training-mode primitive, and its record keeps the primitive's workspace (where each
+    /// maximum was) instead of the input; average pooling's backward needs nothing of the pass.
+    public func pool2DForTraining(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> (output: Tensor, record: PoolingRecord) {
         guard kind == .max else {
-            return execute(backward, inputs: [DNNL_ARG_DIFF_DST: gradient],
-                           outputs: [DNNL_ARG_DIFF_SRC: (x.shape, x.layout)])[DNNL_ARG_DIFF_SRC]!
+            return (pool2D(x, kind: kind, geometry: geometry), PoolingRecord(inputShape: x.shape, inputLayout: x.layout, kept: nil))
         }
-        // Max pooling's backward needs the workspace (where each maximum was) of a training-mode forward pass.
-        // The protocol is stateless, so that forward pass is recomputed here from `x`.
-        let forwardKey = PrimitiveKey(operation: .poolingForward(kind, training: true), shapes: [x.shape],
-                                      layouts: [x.layout], geometry: geometry)
-        let forward = primitive(forwardKey) {
-            poolingForwardDescriptor(x.shape, output, x.layout, kind, geometry, dnnl_forward_training, "\(forwardKey)")
+        let output = geometry.outputShape(x.shape, channels: x.shape[3])
+        let key = PrimitiveKey(operation: .poolingForward(kind, training: true), shapes: [x.shape], layouts: [x.layout],
+                               geometry: geometry)
+        let forward = primitive(key) {
+            poolingForwardDescriptor(x.shape, output, x.layout, kind, geometry, dnnl_forward_training, "\(key)")
         }
         let workspace = Memory(allocatedFor: forward, DNNL_ARG_WORKSPACE, engine: engine)
-        _ = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)],
-                    libraryMemory: [DNNL_ARG_WORKSPACE: workspace])
-        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: gradient],
-                       outputs: [DNNL_ARG_DIFF_SRC: (x.shape, x.layout)],
-                       libraryMemory: [DNNL_ARG_WORKSPACE: workspace])[DNNL_ARG_DIFF_SRC]!
+        let pooled = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)],
+                             libraryMemory: [DNNL_ARG_WORKSPACE: workspace])[DNNL_ARG_DST]!
+        return (pooled, PoolingRecord(inputShape: x.shape, inputLayout: x.layout, kept: workspace))
+    }
+
+    public func pool2DBackward(_ record: PoolingRecord, outputGradient: Tensor, kind: PoolKind,
+                               geometry: WindowGeometry) -> Tensor {
+        let (shape, layout) = (record.inputShape, record.inputLayout)
+        let output = geometry.outputShape(shape, channels: shape[3])
+        precondition(outputGradient.shape == output, "pooling gradient \(outputGradient.shape), expected \(output)")
+        let key = PrimitiveKey(operation: .poolingBackward(kind), shapes: [shape], layouts: [layout], geometry: geometry)
+        let backward = primitive(key) { poolingBackwardDescriptor(shape, output, layout, kind, geometry, "\(key)") }
+        var library: [Int32: Memory] = [:]
+        if kind == .max {
+            guard let workspace = record.kept as? Memory else { preconditionFailure("a max pooling record without oneDNN's workspace") }
+            library[DNNL_ARG_WORKSPACE] = workspace
+        }
+        return execute(backward, inputs: [DNNL_ARG_DIFF_DST: reordered(outputGradient, to: layout)],
+                       outputs: [DNNL_ARG_DIFF_SRC: (shape, layout)], libraryMemory: library)[DNNL_ARG_DIFF_SRC]!
     }
 
     /// An average pool whose window is the whole image, in `x`'s layout; its (N, 1, 1, C) output is then

@@ -47,7 +47,10 @@ public protocol Backend: AnyObject {
     // MARK: Pooling and padding
     /// Max pooling treats padding as minus infinity; average pooling excludes padding from the count (TensorFlow).
     func pool2D(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
-    func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
+    /// `pool2D` in a pass that backward will follow, with what its backward needs (`PoolingRecord`).
+    func pool2DForTraining(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> (output: Tensor, record: PoolingRecord)
+    /// The input gradient of the pass `record` came from, in its input's layout (`outputGradient` in any layout).
+    func pool2DBackward(_ record: PoolingRecord, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
     /// (N,H,W,C) -> (N,C)
     func globalAveragePool(_ x: Tensor) -> Tensor
     func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int], inputLayout: TensorLayout) -> Tensor
@@ -110,5 +113,27 @@ public struct BatchNormGradients {
     public var beta: Tensor
     public init(input: Tensor, gamma: Tensor, beta: Tensor) {
         (self.input, self.gamma, self.beta) = (input, gamma, beta)
+    }
+}
+
+/// What a pooling's backward needs of its forward pass, held by the layer in between. A backend keeps as little as it
+/// can: the reference backend the input; oneDNN, for max pooling, the workspace of where each maximum was (a byte per
+/// output value, where the input is four per input value) and for average pooling nothing.
+public struct PoolingRecord {
+    public let inputShape: [Int]
+    public let inputLayout: TensorLayout
+    /// The backend's own part (an input tensor, a workspace), nil where backward needs nothing more.
+    public let kept: Any?
+
+    public init(inputShape: [Int], inputLayout: TensorLayout, kept: Any?) {
+        (self.inputShape, self.inputLayout, self.kept) = (inputShape, inputLayout, kept)
+    }
+}
+
+extension Backend {
+    /// The input gradient of `pool2D(x, ...)`, for callers that kept the input: the training pass is run again.
+    public func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor {
+        pool2DBackward(pool2DForTraining(x, kind: kind, geometry: geometry).record, outputGradient: outputGradient,
+                       kind: kind, geometry: geometry)
     }
 }

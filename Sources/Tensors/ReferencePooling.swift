@@ -14,7 +14,13 @@ extension ReferenceBackend {
         return Tensor(shape: [o.n, o.h, o.w, o.c], scalars: out)
     }
 
-    public func pool2DBackward(_ x: Tensor, outputGradient dy: Tensor, kind: PoolKind, geometry g: WindowGeometry) -> Tensor {
+    /// The record keeps the input.
+    public func pool2DForTraining(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> (output: Tensor, record: PoolingRecord) {
+        (pool2D(x, kind: kind, geometry: geometry), PoolingRecord(inputShape: x.shape, inputLayout: x.layout, kept: x))
+    }
+
+    public func pool2DBackward(_ record: PoolingRecord, outputGradient dy: Tensor, kind: PoolKind, geometry g: WindowGeometry) -> Tensor {
+        guard let x = record.kept as? Tensor else { preconditionFailure("a pooling record of another backend") }
         let i = NHWC(x.shape), o = NHWC(dy.shape)
         let xs = x.scalars, dys = dy.scalars
         var dx = [Double](repeating: 0, count: x.count)
