@@ -64,6 +64,17 @@ public final class Conv2D: Layer, RecomputableKeptTensor {
         return output
     }
 
+    /// A linear convolution of `x`, then `residual` added and a ReLU applied where `relu`, in one backend pass: the
+    /// graph asks for it where the convolution's output is read only by an addition or a ReLU (in inference, once
+    /// batch norm is folded into the convolutions). The layers after it still run their own passes' bookkeeping.
+    public func forward(_ x: Tensor, adding residual: Tensor?, thenReLU relu: Bool, context: RunContext) -> Tensor {
+        precondition(activation == .linear, "\(name): only a linear convolution runs fused with the layers after it")
+        let output = context.backend.conv2D(x, kernel: weights[0].value, bias: useBias ? weights[1].value : nil,
+                                            geometry: geometry, adding: residual, relu: relu)
+        if context.keepsForBackward { (savedInput, savedOutput) = (x, nil) }
+        return output
+    }
+
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         [backward(outputGradient, context: context, inputGradient: true)!]
     }

@@ -26,9 +26,14 @@ public final class Graph {
     private let reachesWeights: [Bool]
     /// Whether the last forward pass had no samples (a rank's share of a short last step can be empty).
     private var lastBatchWasEmpty = false
-    /// For each batch normalization or addition whose output only a ReLU activation reads: that activation's node
-    /// index. Forward then runs the two as one pass (`fusesReLU`); the results are the same, bit for bit.
+    /// For each batch normalization, addition or linear convolution whose output only a ReLU activation reads: that
+    /// activation's node index. Forward then runs the two as one pass (`fusesReLU`); the results are the same, bit for
+    /// bit.
     private let fusedReLU: [Int: Int]
+    /// For each linear convolution whose output only an addition of two inputs reads: that addition's node index. In
+    /// inference the addition runs the convolution, adding its other input (and applying its fused ReLU) in the same
+    /// pass, as ResNet's blocks do once batch norm is folded into the convolutions (`fusesReLU` too).
+    private let residualConvolutions: [Int: Int]
     /// Whether forward fuses those pairs (on by default; off to compare).
     public var fusesReLU = true
     /// Whether training recomputes, in backward, the activations that are cheap to recompute instead of keeping them
@@ -68,10 +73,17 @@ public final class Graph {
         var fused: [Int: Int] = [:]
         for (index, node) in nodes.enumerated() {
             guard (node.layer as? Activation)?.function == .relu, node.inputs.count == 1, let source = node.inputs.first,
-                  nodes[source].layer is BatchNormalization || nodes[source].layer is Add, counts[source] == 1 else { continue }
+                  nodes[source].layer is BatchNormalization || nodes[source].layer is Add || Self.isLinearConvolution(nodes[source]),
+                  counts[source] == 1 else { continue }
             fused[source] = index
         }
         fusedReLU = fused
+        var residuals: [Int: Int] = [:]
+        for (index, node) in nodes.enumerated() where node.layer is Add && node.inputs.count == 2 {
+            guard let convolution = node.inputs.last(where: { Self.isLinearConvolution(nodes[$0]) && counts[$0] == 1 }) else { continue }
+            residuals[convolution] = index
+        }
+        residualConvolutions = residuals
         recomputableReLUs = Dictionary(uniqueKeysWithValues: fused.compactMap { batchNorm, relu in
             nodes[batchNorm].layer is BatchNormalization && relu < nodes.count - 1 && readers[relu].allSatisfy { nodes[$0].layer is Conv2D }
                 ? (relu, batchNorm) : nil
@@ -90,6 +102,8 @@ public final class Graph {
         concatenationPrefixes = prefixes
         chainStarts = Dictionary(grouping: prefixes.keys) { prefixes[$0]! }.reduce(into: [:]) { $0[$1.value.min()!] = $1.key }
     }
+
+    private static func isLinearConvolution(_ node: Node) -> Bool { (node.layer as? Conv2D)?.activation == .linear }
 
     public var inputShape: [Int] { nodes[0].outputShape }
     public var outputShape: [Int] { nodes[nodes.count - 1].outputShape }
@@ -137,14 +151,30 @@ public final class Graph {
         values[0] = input
         (releasedKeptTensors, chainEnds) = ([:], [:])
         let chainEndNodes = Set(concatenationPrefixes.values)
+        // Convolutions their addition runs, in inference (their inputs stay until then).
+        var deferred = Set<Int>()
+        let contextOf = context
         for index in 1..<nodes.count {
             let node = nodes[index], context = context(index)
+            if fusesReLU, let addition = residualConvolutions[index], index != retaining,
+               !context.keepsForBackward, !contextOf(addition).keepsForBackward {
+                deferred.insert(index)
+                continue
+            }
+            // The retained output must be the node's own, not the ReLU's after it: that pair runs unfused.
+            let reluFused = fusesReLU && fusedReLU[index] != nil && index != retaining
+            let convolution = node.inputs.first { deferred.contains($0) }
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
+                if let convolution {
+                    let residual = values[node.inputs.first { $0 != convolution }!]!
+                    return (nodes[convolution].layer as! Conv2D).forward(values[nodes[convolution].inputs[0]]!, adding: residual,
+                                                                         thenReLU: reluFused, context: context)
+                }
                 let inputs = node.inputs.map { values[$0]! }
-                // The retained output must be the node's own, not the ReLU's after it: that pair runs unfused.
-                if fusesReLU && fusedReLU[index] != nil && index != retaining {
+                if reluFused {
                     if let batchNorm = node.layer as? BatchNormalization { return batchNorm.forward(inputs, context: context, thenReLU: true) }
                     if let add = node.layer as? Add { return add.forwardThenReLU(inputs, context: context) }
+                    if let conv = node.layer as? Conv2D { return conv.forward(inputs[0], adding: nil, thenReLU: true, context: context) }
                 }
                 if fusesReLU, let relu = node.layer as? Activation, fusedReLU[node.inputs[0]] == index, node.inputs[0] != retaining {
                     return relu.forward(appliedBefore: inputs[0], context: context)
@@ -153,7 +183,7 @@ public final class Graph {
             }
             let recomputing = recomputesActivations && context.training && context.keepsForBackward
             if recomputing && chainEndNodes.contains(index) { chainEnds[index] = values[index] }
-            for input in node.inputs {
+            for input in node.inputs + (convolution.map { nodes[$0].inputs } ?? []) {
                 remaining[input] -= 1
                 guard remaining[input] == 0 else { continue }
                 values[input] = nil

@@ -52,7 +52,7 @@ public final class Pooling2D: Layer {
     public func backward(_ outputGradient: Tensor, context: RunContext) -> [Tensor] {
         guard let record else { preconditionFailure("\(name): backward without forward") }
         self.record = nil
-        return [context.backend.pool2DBackward(record, outputGradient: outputGradient, kind: kind, geometry: geometry)]
+        return [context.backend.pool2DBackward(record, outputGradient: outputGradient)]
     }
 }
 

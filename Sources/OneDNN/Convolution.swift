@@ -14,6 +14,68 @@ extension OneDNNBackend {
         return execute(forward, operands: operands, outputs: [DNNL_ARG_DST: (shapes.output, outputLayout)])[DNNL_ARG_DST]!
     }
 
+    /// oneDNN's post-ops on the convolution `conv2D` runs: a binary addition of the residual (reordered to the output's
+    /// layout) and an eltwise ReLU, applied to each output value as it is written, in the order of the separate
+    /// operations (so with the same roundings). Where oneDNN has only a slower kernel for the convolution with these
+    /// post-ops than without, the operations run apart.
+    public func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry, adding residual: Tensor?,
+                       relu: Bool) -> Tensor {
+        func apart() -> Tensor {
+            let convolved = conv2D(x, kernel: kernel, bias: bias, geometry: geometry)
+            let sum = residual.map { add([convolved, $0]) } ?? convolved
+            return relu ? self.relu(sum) : sum
+        }
+        guard residual != nil || relu else { return apart() }
+        let shapes = ConvolutionShapes(input: x.shape, kernel: kernel.shape, geometry: geometry)
+        precondition(residual.map { $0.shape == shapes.output } ?? true, "residual \(residual!.shape), expected \(shapes.output)")
+        let key = PrimitiveKey(operation: .convolutionForwardThen(withBias: bias != nil, addingResidual: residual != nil, relu: relu),
+                               shapes: shapes.key, geometry: geometry)
+        let fused = primitiveIfImplemented(key) {
+            let plainKey = PrimitiveKey(operation: .convolutionForward(withBias: bias != nil), shapes: shapes.key, geometry: geometry)
+            let plain = primitive(plainKey) { convolutionForwardDescriptor(shapes, withBias: bias != nil, "\(plainKey)") }
+            return withPostOps(plain, shapes, withBias: bias != nil, addingResidual: residual != nil, relu: relu, "\(key)")
+        }
+        guard let fused else { return apart() }
+        var operands = [DNNL_ARG_SRC: operand(x, as: DNNL_ARG_SRC, of: fused),
+                        DNNL_ARG_WEIGHTS: .memory(kernelInPrimitiveLayout(kernel, for: fused, key))]
+        operands[DNNL_ARG_BIAS] = bias.map { .tensor($0) }
+        let outputLayout = fused.layout(DNNL_ARG_DST, shape: shapes.output)
+        operands[residualArgument] = residual.map { .tensor(reordered($0, to: outputLayout)) }
+        return execute(fused, operands: operands, outputs: [DNNL_ARG_DST: (shapes.output, outputLayout)])[DNNL_ARG_DST]!
+    }
+
+    /// The execution argument of the first post-op's second source (`DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1`).
+    private var residualArgument: Int32 { DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1 }
+
+    /// The convolution `plain` computes (its algorithm, and the layouts and types it chose) with the post-ops, or nil
+    /// where oneDNN implements that only with another kernel (a reference one, say).
+    private func withPostOps(_ plain: Primitive, _ shapes: ConvolutionShapes, withBias: Bool, addingResidual: Bool,
+                             relu: Bool, _ context: String) -> PrimitiveDescriptor? {
+        var operationPointer: UnsafeRawPointer?
+        check(dnnl_primitive_desc_query(plain.descriptor.handle, dnnl_query_convolution_d, 0, &operationPointer), context)
+        let algorithm = operationPointer!.assumingMemoryBound(to: dnnl_convolution_desc_t.self).pointee.alg_kind
+        var source = plain.memoryDescriptor(DNNL_ARG_SRC), weights = plain.memoryDescriptor(DNNL_ARG_WEIGHTS)
+        var destination = plain.memoryDescriptor(DNNL_ARG_DST)
+        var bias = withBias ? MemoryDescriptor.flat(shapes.kernel[3]) : MemoryDescriptor.none
+        var operation = dnnl_convolution_desc_t()
+        let g = shapes.geometry
+        check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_training, algorithm, &source, &weights, &bias,
+                                                 &destination, g.dnnlStrides, g.dnnlPaddingBefore, g.dnnlPaddingAfter), context)
+        var attributes: dnnl_primitive_attr_t?, postOps: dnnl_post_ops_t?
+        check(dnnl_primitive_attr_create(&attributes), context)
+        check(dnnl_post_ops_create(&postOps), context)
+        defer { dnnl_post_ops_destroy(postOps); dnnl_primitive_attr_destroy(attributes) }
+        if addingResidual { check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &destination), context) }
+        if relu { check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), context) }
+        check(dnnl_primitive_attr_set_post_ops(attributes, postOps), context)
+        guard let described = describeIfImplemented(&operation, attributes: attributes, context) else { return nil }
+        guard described.implementation == plain.descriptor.implementation else {
+            described.destroy()
+            return nil
+        }
+        return described
+    }
+
     /// The layouts `conv2D` reads its input in (others are reordered to it) and writes its output in.
     public func convolutionLayouts(inputShape: [Int], kernelShape: [Int], geometry: WindowGeometry,
                                    withBias: Bool) -> (input: TensorLayout, output: TensorLayout) {

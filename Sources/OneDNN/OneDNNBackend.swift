@@ -36,6 +36,8 @@ public final class OneDNNBackend: Backend {
     /// Where `auto` keeps what it timed.
     public let algorithmChoices: ConvolutionAlgorithmChoices
     private var primitives: [PrimitiveKey: Primitive] = [:]
+    /// The keys `primitiveIfImplemented` found no (fast enough) implementation for.
+    private var unimplemented: Set<PrimitiveKey> = []
 
     public init(threads: Int, convolutionAlgorithm: ConvolutionAlgorithm = .direct, precision: Precision = .float32,
                 algorithmChoices: ConvolutionAlgorithmChoices? = nil) {
@@ -94,6 +96,19 @@ public final class OneDNNBackend: Backend {
     func primitive(_ key: PrimitiveKey, _ makeDescriptor: () -> PrimitiveDescriptor) -> Primitive {
         if let cached = primitives[key] { return cached }
         let created = Primitive(makeDescriptor(), key: key)
+        primitives[key] = created
+        return created
+    }
+
+    /// `primitive`, for an operation oneDNN may not implement well: nil, also on later calls, where `makeDescriptor`
+    /// returns nil.
+    func primitiveIfImplemented(_ key: PrimitiveKey, _ makeDescriptor: () -> PrimitiveDescriptor?) -> Primitive? {
+        if let cached = primitives[key] { return cached }
+        guard !unimplemented.contains(key), let descriptor = makeDescriptor() else {
+            unimplemented.insert(key)
+            return nil
+        }
+        let created = Primitive(descriptor, key: key)
         primitives[key] = created
         return created
     }
@@ -218,6 +233,8 @@ enum Operand {
 struct PrimitiveKey: Hashable, CustomStringConvertible {
     enum Operation: Hashable {
         case convolutionForward(withBias: Bool), convolutionBackwardData, convolutionBackwardWeights(withBias: Bool)
+        /// A forward convolution with post-ops: a residual added, then a ReLU.
+        case convolutionForwardThen(withBias: Bool, addingResidual: Bool, relu: Bool)
         indirect case kernelToPrimitiveLayout(Operation)
         case kernelFromPrimitiveLayout
         case batchNormTraining(epsilon: Float), batchNormInference(epsilon: Float, relu: Bool), batchNormBackward(epsilon: Float)
@@ -250,7 +267,7 @@ struct PrimitiveKey: Hashable, CustomStringConvertible {
         var arguments: [String: Profiler.Argument] = ["shapes": .text("\(shapes)")]
         if !layouts.isEmpty { arguments["layouts"] = .text("\(layouts)") }
         switch operation {
-        case .convolutionForward, .convolutionBackwardData, .convolutionBackwardWeights:
+        case .convolutionForward, .convolutionForwardThen, .convolutionBackwardData, .convolutionBackwardWeights:
             guard let geometry, shapes.count == 2 else { break }
             let output = geometry.outputShape(shapes[0], channels: shapes[1][3])
             arguments["flops"] = .number(2 * Double(output.reduce(1, *)) * Double(shapes[1].dropLast().reduce(1, *)))
@@ -311,7 +328,7 @@ final class Primitive {
         profileName = key.operationName
         profileArguments = key.profileArguments
         isConvolution = switch key.operation {
-        case .convolutionForward, .convolutionBackwardData, .convolutionBackwardWeights: true
+        case .convolutionForward, .convolutionForwardThen, .convolutionBackwardData, .convolutionBackwardWeights: true
         default: false
         }
     }

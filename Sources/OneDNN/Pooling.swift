@@ -17,7 +17,7 @@ extension OneDNNBackend {
     /// maximum was) instead of the input; average pooling's backward needs nothing of the pass.
     public func pool2DForTraining(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> (output: Tensor, record: PoolingRecord) {
         guard kind == .max else {
-            return (pool2D(x, kind: kind, geometry: geometry), PoolingRecord(inputShape: x.shape, inputLayout: x.layout, kept: nil))
+            return (pool2D(x, kind: kind, geometry: geometry), PoolingRecord(kind, geometry, input: x, kept: nil))
         }
         let output = geometry.outputShape(x.shape, channels: x.shape[3])
         let key = PrimitiveKey(operation: .poolingForward(kind, training: true), shapes: [x.shape], layouts: [x.layout],
@@ -28,12 +28,11 @@ extension OneDNNBackend {
         let workspace = Memory(allocatedFor: forward, DNNL_ARG_WORKSPACE, engine: engine)
         let pooled = execute(forward, inputs: [DNNL_ARG_SRC: x], outputs: [DNNL_ARG_DST: (output, x.layout)],
                              libraryMemory: [DNNL_ARG_WORKSPACE: workspace])[DNNL_ARG_DST]!
-        return (pooled, PoolingRecord(inputShape: x.shape, inputLayout: x.layout, kept: workspace))
+        return (pooled, PoolingRecord(kind, geometry, input: x, kept: workspace))
     }
 
-    public func pool2DBackward(_ record: PoolingRecord, outputGradient: Tensor, kind: PoolKind,
-                               geometry: WindowGeometry) -> Tensor {
-        let (shape, layout) = (record.inputShape, record.inputLayout)
+    public func pool2DBackward(_ record: PoolingRecord, outputGradient: Tensor) -> Tensor {
+        let (kind, geometry, shape, layout) = (record.kind, record.geometry, record.inputShape, record.inputLayout)
         let output = geometry.outputShape(shape, channels: shape[3])
         precondition(outputGradient.shape == output, "pooling gradient \(outputGradient.shape), expected \(output)")
         let key = PrimitiveKey(operation: .poolingBackward(kind), shapes: [shape], layouts: [layout], geometry: geometry)

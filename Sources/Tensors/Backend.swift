@@ -19,6 +19,10 @@ public protocol Backend: AnyObject {
     // MARK: Convolution
     /// 2-D cross-correlation (Keras Conv2D) of `x` (N,H,W,C) with `kernel` (KH,KW,C,O), plus `bias` (O).
     func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry) -> Tensor
+    /// `conv2D`, then `residual` (of the output's shape, in any layout) added and a ReLU applied where `relu`: one pass
+    /// where the backend can, the results those of the separate operations bit for bit. What a model runs where a
+    /// convolution alone feeds an addition or a ReLU (in inference, once batch norm is folded into the convolutions).
+    func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry, adding residual: Tensor?, relu: Bool) -> Tensor
     /// The input gradient only when `inputGradient` is set: a model's first convolution needs none.
     func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient: Tensor, geometry: WindowGeometry,
                         withBias: Bool, inputGradient: Bool) -> ConvGradients
@@ -50,7 +54,7 @@ public protocol Backend: AnyObject {
     /// `pool2D` in a pass that backward will follow, with what its backward needs (`PoolingRecord`).
     func pool2DForTraining(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> (output: Tensor, record: PoolingRecord)
     /// The input gradient of the pass `record` came from, in its input's layout (`outputGradient` in any layout).
-    func pool2DBackward(_ record: PoolingRecord, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor
+    func pool2DBackward(_ record: PoolingRecord, outputGradient: Tensor) -> Tensor
     /// (N,H,W,C) -> (N,C)
     func globalAveragePool(_ x: Tensor) -> Tensor
     func globalAveragePoolBackward(outputGradient: Tensor, inputShape: [Int], inputLayout: TensorLayout) -> Tensor
@@ -116,24 +120,26 @@ public struct BatchNormGradients {
     }
 }
 
-/// What a pooling's backward needs of its forward pass, held by the layer in between. A backend keeps as little as it
-/// can: the reference backend the input; oneDNN, for max pooling, the workspace of where each maximum was (a byte per
-/// output value, where the input is four per input value) and for average pooling nothing.
+/// What a pooling's backward needs of its forward pass, held by the layer in between: the pooling itself and what the
+/// backend kept, as little as it can. The reference backend keeps the input; oneDNN, for max pooling, the workspace of
+/// where each maximum was (a byte per output value, where the input takes four per input value), for average pooling
+/// nothing.
 public struct PoolingRecord {
+    public let kind: PoolKind
+    public let geometry: WindowGeometry
     public let inputShape: [Int]
     public let inputLayout: TensorLayout
     /// The backend's own part (an input tensor, a workspace), nil where backward needs nothing more.
     public let kept: Any?
 
-    public init(inputShape: [Int], inputLayout: TensorLayout, kept: Any?) {
-        (self.inputShape, self.inputLayout, self.kept) = (inputShape, inputLayout, kept)
+    public init(_ kind: PoolKind, _ geometry: WindowGeometry, input x: Tensor, kept: Any?) {
+        (self.kind, self.geometry, self.inputShape, self.inputLayout, self.kept) = (kind, geometry, x.shape, x.layout, kept)
     }
 }
 
 extension Backend {
     /// The input gradient of `pool2D(x, ...)`, for callers that kept the input: the training pass is run again.
     public func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor {
-        pool2DBackward(pool2DForTraining(x, kind: kind, geometry: geometry).record, outputGradient: outputGradient,
-                       kind: kind, geometry: geometry)
+        pool2DBackward(pool2DForTraining(x, kind: kind, geometry: geometry).record, outputGradient: outputGradient)
     }
 }

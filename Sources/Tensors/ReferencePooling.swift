@@ -16,11 +16,12 @@ extension ReferenceBackend {
 
     /// The record keeps the input.
     public func pool2DForTraining(_ x: Tensor, kind: PoolKind, geometry: WindowGeometry) -> (output: Tensor, record: PoolingRecord) {
-        (pool2D(x, kind: kind, geometry: geometry), PoolingRecord(inputShape: x.shape, inputLayout: x.layout, kept: x))
+        (pool2D(x, kind: kind, geometry: geometry), PoolingRecord(kind, geometry, input: x, kept: x))
     }
 
-    public func pool2DBackward(_ record: PoolingRecord, outputGradient dy: Tensor, kind: PoolKind, geometry g: WindowGeometry) -> Tensor {
+    public func pool2DBackward(_ record: PoolingRecord, outputGradient dy: Tensor) -> Tensor {
         guard let x = record.kept as? Tensor else { preconditionFailure("a pooling record of another backend") }
+        let (kind, g) = (record.kind, record.geometry)
         let i = NHWC(x.shape), o = NHWC(dy.shape)
         let xs = x.scalars, dys = dy.scalars
         var dx = [Double](repeating: 0, count: x.count)

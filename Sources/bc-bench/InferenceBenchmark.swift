@@ -11,7 +11,8 @@ struct Infer: ParsableCommand {
         discussion: """
             Each architecture with the report's classifier head, random weights, one fixed random batch. Ours: \
             `Graph.forward` as stored and with batch norm folded into the convolutions (what bc-predict and \
-            bc-serve run). The peer (Tests/Benchmarks/keras_predict.py) builds the same model in tf_keras and \
+            bc-serve run), the folded model also with its ReLUs and additions run apart from the convolutions \
+            before them (`fusesReLU` off) to show what fusing them gains. The peer (Tests/Benchmarks/keras_predict.py) builds the same model in tf_keras and \
             times `model.predict` on the same shapes and threads.
             """)
 
@@ -39,10 +40,12 @@ struct Infer: ParsableCommand {
         let backend = OneDNNBackend(threads: threads)
         let timing = Timing(warmups: warmups, repeats: repeats)
         print("bc-bench infer: batch \(batch), \(size)x\(size), \(threads) thread(s), median of \(repeats) batches after \(warmups) warm-up(s)")
-        print("model        | ours images/s | folded images/s | Keras predict images/s | folded / Keras")
+        print("model        | ours images/s | folded, ops apart | folded images/s | Keras predict images/s | folded / Keras")
         for architecture in architectures {
             let model = try buildModel(architecture, inputShape: [size, size, 3], head: HeadOptions(classes: 2), seed: 1)
             let folded = try model.foldingBatchNormIntoConvolutions().graph
+            let foldedApart = try model.foldingBatchNormIntoConvolutions().graph
+            foldedApart.fusesReLU = false
             var random = SplitMix64(seed: 2)
             let shape = [batch, size, size, 3]
             let images = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in random.nextUnitFloat() * 255 - 128 })
@@ -51,11 +54,11 @@ struct Infer: ParsableCommand {
                 // Throws only for a batch of another shape than the model's input, which `images` cannot be.
                 Double(batch) / (timing.medianMilliseconds { _ = try! graph.forward(images, context: context) } / 1000)
             }
-            let (ours, oursFolded) = (rate(model), rate(folded))
+            let (ours, oursApart, oursFolded) = (rate(model), rate(foldedApart), rate(folded))
             let keras = noPeer ? nil : try kerasRate(architecture)
             let kerasColumn = keras.map { String(format: "%.2f", $0) } ?? "-"
             print(architecture.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
-                  + String(format: " | %13.2f | %15.2f | ", ours, oursFolded)
+                  + String(format: " | %13.2f | %17.2f | %15.2f | ", ours, oursApart, oursFolded)
                   + String(repeating: " ", count: max(0, 22 - kerasColumn.count)) + kerasColumn
                   + " | " + (keras.map { String(format: "%.2fx", oursFolded / $0) } ?? "-"))
         }

@@ -69,4 +69,61 @@ final class ReLUFusionTests: XCTestCase {
             }
         }
     }
+
+    /// A ResNet block once batch norm is folded into its convolutions: conv -> relu (fused into the convolution) ->
+    /// conv -> add(shortcut) -> relu, where in inference the addition runs its convolution, adding the shortcut and
+    /// applying its ReLU in the same pass.
+    func makeModelWithoutBatchNorm() throws -> Graph {
+        let builder = GraphBuilder(seed: 5)
+        var x = try builder.input(shape: [10, 10, 3])
+        x = try Conv2D(16, kernelSize: 3, padding: .same, name: "c1")(x)
+        x = try Activation(.relu, name: "relu1")(x)
+        let shortcut = x
+        x = try Conv2D(16, kernelSize: 1, name: "c2")(x)
+        x = try Add(name: "add")([shortcut, x])
+        x = try Activation(.relu, name: "relu2")(x)
+        x = try GlobalAveragePooling2D(name: "pool")(x)
+        let model = try builder.build(output: try Dense(3, activation: .softmax, name: "out")(x), name: "folded")
+        var generator = SplitMix64(seed: 12)
+        for layer in model.layers where layer is Conv2D {
+            layer.weights[1].value = Tensor(shape: [16], scalars: (0..<16).map { _ in Float(generator.next() >> 40) / Float(1 << 24) - 0.5 })
+        }
+        return model
+    }
+
+    func testConvolutionsRunWithTheirReLUAndAdditionInOnePass() throws {
+        var generator = SplitMix64(seed: 10)
+        let images = Tensor(shape: [4, 10, 10, 3], scalars: (0..<1200).map { _ in Float(generator.next() >> 40) / Float(1 << 24) * 2 - 1 })
+        for backend in [OneDNNBackend(threads: 2), ReferenceBackend()] as [Backend] {
+            for training in [false, true] {
+                func run(fused: Bool) throws -> (output: [Float], gradients: [[Float]], forwardPrimitives: [String]) {
+                    let model = try makeModelWithoutBatchNorm()
+                    model.fusesReLU = fused
+                    let context = RunContext(backend: backend, training: training)
+                    let profiler = Profiler()
+                    Profiler.current = profiler
+                    defer { Profiler.current = nil }
+                    let output = try model.forward(images, context: context)
+                    let forwardPrimitives = profiler.events.filter { $0.category == "primitive" }.map(\.name)
+                    guard training else { return (output.scalars, [], forwardPrimitives) }
+                    model.backward(logitGradient: CategoricalCrossentropy().logitGradient(
+                        probabilities: output, labels: [0, 2, 1, 0], globalBatchSize: 4), context: context)
+                    return (output.scalars, model.trainableWeights.map { $0.weight.gradient!.scalars }, forwardPrimitives)
+                }
+                let fused = try run(fused: true), separate = try run(fused: false)
+                let what = "\(backend.name), \(training ? "training" : "inference")"
+                XCTAssertEqual(fused.output, separate.output, "\(what): output")
+                XCTAssertEqual(fused.gradients, separate.gradients, "\(what): weight gradients")
+                guard backend is OneDNNBackend else { continue }
+                func count(_ name: String, _ primitives: [String]) -> Int { primitives.filter { $0 == name }.count }
+                XCTAssertEqual(count("convolutionForward", separate.forwardPrimitives), 2, what)
+                XCTAssertEqual(count("relu", separate.forwardPrimitives) + count("addReLU", separate.forwardPrimitives), 2, what)
+                // Training keeps the addition apart (its convolution's output would be kept for nothing otherwise).
+                XCTAssertEqual(count("convolutionForwardThen", fused.forwardPrimitives), training ? 1 : 2, what)
+                XCTAssertEqual(count("convolutionForward", fused.forwardPrimitives), training ? 1 : 0, what)
+                XCTAssertEqual(count("relu", fused.forwardPrimitives), 0, what)
+                XCTAssertEqual(count("addReLU", fused.forwardPrimitives), training ? 1 : 0, what)
+            }
+        }
+    }
 }

@@ -40,24 +40,27 @@ final class PoolingTests: BackendComparisonCase {
         }
     }
 
-    /// A training pass keeps less than its input for backward: max pooling oneDNN's workspace (a byte per output value),
-    /// average pooling nothing. Its output is `pool2D`'s, and its backward the reference's (above, through the record).
+    /// A training pass keeps less than its input for backward, in either layout: max pooling oneDNN's workspace (a byte
+    /// per output value), average pooling nothing. Its output is `pool2D`'s, and its backward the reference's (above,
+    /// through the record).
     func testTrainingPassKeepsLessThanItsInput() {
-        for kind in [PoolKind.max, .average] {
-            for (index, window) in windows.enumerated() {
-                let x = randomTensor(window.input, seed: UInt64(index) * 10 + 8)
-                let before = TensorStorage.liveBytes
-                let (output, record) = fast.pool2DForTraining(x, kind: kind, geometry: window.geometry)
-                let kept = TensorStorage.liveBytes - before - output.storageCount * MemoryLayout<Float>.stride
-                let what = "\(kind) \(window.input) \(window.geometry)"
-                XCTAssertEqual(output.scalars, fast.pool2D(x, kind: kind, geometry: window.geometry).scalars, what)
-                XCTAssertNil(record.kept as? Tensor, what)
-                if kind == .max {
-                    XCTAssertLessThanOrEqual(kept, (output.storageCount + 3) / 4 * 4, what)
-                    XCTAssertGreaterThan(kept, 0, what)
-                } else {
-                    XCTAssertEqual(kept, 0, what)
-                }
+        let cases = [PoolKind.max, .average].flatMap { kind in
+            windows.indices.flatMap { index in [TensorLayout.plain, .channelsBlocked16].map { (kind, index, $0) } }
+        }
+        for (kind, index, layout) in cases {
+            let window = windows[index]
+            let x = randomTensor(window.input, seed: UInt64(index) * 10 + 8).converted(to: layout)
+            let before = TensorStorage.liveBytes
+            let (output, record) = fast.pool2DForTraining(x, kind: kind, geometry: window.geometry)
+            let kept = TensorStorage.liveBytes - before - output.storageCount * MemoryLayout<Float>.stride
+            let what = "\(kind) \(window.input) \(layout) \(window.geometry)"
+            XCTAssertEqual(output.scalars, fast.pool2D(x, kind: kind, geometry: window.geometry).scalars, what)
+            XCTAssertNil(record.kept as? Tensor, what)
+            if kind == .max {
+                XCTAssertLessThanOrEqual(kept, (output.storageCount + 3) / 4 * 4, what)
+                XCTAssertGreaterThan(kept, 0, what)
+            } else {
+                XCTAssertEqual(kept, 0, what)
             }
         }
     }
