@@ -69,6 +69,8 @@ public final class Conv2D: Layer, RecomputableKeptTensor {
     /// batch norm is folded into the convolutions). The layers after it still run their own passes' bookkeeping.
     public func forward(_ x: Tensor, adding residual: Tensor?, thenReLU relu: Bool, context: RunContext) -> Tensor {
         precondition(activation == .linear, "\(name): only a linear convolution runs fused with the layers after it")
+        // Backward would need the sum's ReLU mask, which no layer keeps here.
+        precondition(residual == nil || !context.keepsForBackward, "\(name): an addition runs fused only in inference")
         let output = context.backend.conv2D(x, kernel: weights[0].value, bias: useBias ? weights[1].value : nil,
                                             geometry: geometry, adding: residual, relu: relu)
         if context.keepsForBackward { (savedInput, savedOutput) = (x, nil) }

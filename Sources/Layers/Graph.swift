@@ -27,15 +27,18 @@ public final class Graph {
     /// Whether the last forward pass had no samples (a rank's share of a short last step can be empty).
     private var lastBatchWasEmpty = false
     /// For each batch normalization, addition or linear convolution whose output only a ReLU activation reads: that
-    /// activation's node index. Forward then runs the two as one pass (`fusesReLU`); the results are the same, bit for
-    /// bit.
+    /// activation's node index. Forward then runs the two as one pass (`fusesReLU`; after a convolution,
+    /// `fusesIntoConvolutions`); the results are the same, bit for bit.
     private let fusedReLU: [Int: Int]
     /// For each linear convolution whose output only an addition of two inputs reads: that addition's node index. In
     /// inference the addition runs the convolution, adding its other input (and applying its fused ReLU) in the same
-    /// pass, as ResNet's blocks do once batch norm is folded into the convolutions (`fusesReLU` too).
+    /// pass, as ResNet's blocks do once batch norm is folded into the convolutions (`fusesIntoConvolutions`).
     private let residualConvolutions: [Int: Int]
-    /// Whether forward fuses those pairs (on by default; off to compare).
+    /// Whether forward fuses the ReLUs after batch norms and additions (on by default; off to compare).
     public var fusesReLU = true
+    /// Whether forward runs ReLUs and additions inside the linear convolutions before them (on by default; off to
+    /// compare).
+    public var fusesIntoConvolutions = true
     /// Whether training recomputes, in backward, the activations that are cheap to recompute instead of keeping them
     /// from forward (Pleiss et al. 2017, "Memory-efficient implementation of DenseNets"): the outputs of the fused
     /// batch norm + ReLU pairs that only convolutions read, and the running concatenations of dense blocks, each the
@@ -80,7 +83,8 @@ public final class Graph {
         fusedReLU = fused
         var residuals: [Int: Int] = [:]
         for (index, node) in nodes.enumerated() where node.layer is Add && node.inputs.count == 2 {
-            guard let convolution = node.inputs.last(where: { Self.isLinearConvolution(nodes[$0]) && counts[$0] == 1 }) else { continue }
+            // The later of two convolutions: the earlier one's output, kept until the addition, is then the residual.
+            guard let convolution = node.inputs.filter({ Self.isLinearConvolution(nodes[$0]) && counts[$0] == 1 }).max() else { continue }
             residuals[convolution] = index
         }
         residualConvolutions = residuals
@@ -104,6 +108,11 @@ public final class Graph {
     }
 
     private static func isLinearConvolution(_ node: Node) -> Bool { (node.layer as? Conv2D)?.activation == .linear }
+
+    /// Whether forward runs node `source` and the ReLU after it as one pass.
+    private func runsReLUFused(after source: Int) -> Bool {
+        fusedReLU[source] != nil && (Self.isLinearConvolution(nodes[source]) ? fusesIntoConvolutions : fusesReLU)
+    }
 
     public var inputShape: [Int] { nodes[0].outputShape }
     public var outputShape: [Int] { nodes[nodes.count - 1].outputShape }
@@ -156,13 +165,13 @@ public final class Graph {
         let contextOf = context
         for index in 1..<nodes.count {
             let node = nodes[index], context = context(index)
-            if fusesReLU, let addition = residualConvolutions[index], index != retaining,
+            if fusesIntoConvolutions, let addition = residualConvolutions[index], index != retaining,
                !context.keepsForBackward, !contextOf(addition).keepsForBackward {
                 deferred.insert(index)
                 continue
             }
             // The retained output must be the node's own, not the ReLU's after it: that pair runs unfused.
-            let reluFused = fusesReLU && fusedReLU[index] != nil && index != retaining
+            let reluFused = runsReLUFused(after: index) && index != retaining
             let convolution = node.inputs.first { deferred.contains($0) }
             values[index] = Profiler.measure(node.layer.name, "forward", node.profileArguments) {
                 if let convolution {
@@ -176,7 +185,8 @@ public final class Graph {
                     if let add = node.layer as? Add { return add.forwardThenReLU(inputs, context: context) }
                     if let conv = node.layer as? Conv2D { return conv.forward(inputs[0], adding: nil, thenReLU: true, context: context) }
                 }
-                if fusesReLU, let relu = node.layer as? Activation, fusedReLU[node.inputs[0]] == index, node.inputs[0] != retaining {
+                if let relu = node.layer as? Activation, let source = node.inputs.first, fusedReLU[source] == index,
+                   runsReLUFused(after: source), source != retaining {
                     return relu.forward(appliedBefore: inputs[0], context: context)
                 }
                 return node.layer.forward(inputs, context: context)

@@ -12,7 +12,7 @@ struct Infer: ParsableCommand {
             Each architecture with the report's classifier head, random weights, one fixed random batch. Ours: \
             `Graph.forward` as stored and with batch norm folded into the convolutions (what bc-predict and \
             bc-serve run), the folded model also with its ReLUs and additions run apart from the convolutions \
-            before them (`fusesReLU` off) to show what fusing them gains. The peer (Tests/Benchmarks/keras_predict.py) builds the same model in tf_keras and \
+            before them (`fusesIntoConvolutions` off) to show what fusing them gains. The peer (Tests/Benchmarks/keras_predict.py) builds the same model in tf_keras and \
             times `model.predict` on the same shapes and threads.
             """)
 
@@ -45,7 +45,7 @@ struct Infer: ParsableCommand {
             let model = try buildModel(architecture, inputShape: [size, size, 3], head: HeadOptions(classes: 2), seed: 1)
             let folded = try model.foldingBatchNormIntoConvolutions().graph
             let foldedApart = try model.foldingBatchNormIntoConvolutions().graph
-            foldedApart.fusesReLU = false
+            foldedApart.fusesIntoConvolutions = false
             var random = SplitMix64(seed: 2)
             let shape = [batch, size, size, 3]
             let images = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in random.nextUnitFloat() * 255 - 128 })
