@@ -193,7 +193,8 @@ public final class Graph {
             }
             let recomputing = recomputesActivations && context.training && context.keepsForBackward
             if recomputing && chainEndNodes.contains(index) { chainEnds[index] = values[index] }
-            for input in node.inputs + (convolution.map { nodes[$0].inputs } ?? []) {
+            // A deferred convolution's input is released with its addition's.
+            for input in convolution.map({ node.inputs + nodes[$0].inputs }) ?? node.inputs {
                 remaining[input] -= 1
                 guard remaining[input] == 0 else { continue }
                 values[input] = nil

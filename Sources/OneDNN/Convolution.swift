@@ -20,11 +20,7 @@ extension OneDNNBackend {
     /// post-ops than without, the operations run apart.
     public func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry, adding residual: Tensor?,
                        relu: Bool) -> Tensor {
-        func apart() -> Tensor {
-            let convolved = conv2D(x, kernel: kernel, bias: bias, geometry: geometry)
-            let sum = residual.map { add([convolved, $0]) } ?? convolved
-            return relu ? self.relu(sum) : sum
-        }
+        func apart() -> Tensor { conv2DApart(x, kernel: kernel, bias: bias, geometry: geometry, adding: residual, relu: relu) }
         guard residual != nil || relu else { return apart() }
         let shapes = ConvolutionShapes(input: x.shape, kernel: kernel.shape, geometry: geometry)
         precondition(residual.map { $0.shape == shapes.output } ?? true, "residual \(residual!.shape), expected \(shapes.output)")

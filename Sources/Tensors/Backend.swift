@@ -138,6 +138,15 @@ public struct PoolingRecord {
 }
 
 extension Backend {
+    /// `conv2D(_:kernel:bias:geometry:adding:relu:)` as the separate operations: what a backend without a fused
+    /// kernel for it runs.
+    public func conv2DApart(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry, adding residual: Tensor?,
+                            relu: Bool) -> Tensor {
+        let convolved = conv2D(x, kernel: kernel, bias: bias, geometry: geometry)
+        let sum = residual.map { add([convolved, $0]) } ?? convolved
+        return relu ? self.relu(sum) : sum
+    }
+
     /// The input gradient of `pool2D(x, ...)`, for callers that kept the input: the training pass is run again.
     public func pool2DBackward(_ x: Tensor, outputGradient: Tensor, kind: PoolKind, geometry: WindowGeometry) -> Tensor {
         pool2DBackward(pool2DForTraining(x, kind: kind, geometry: geometry).record, outputGradient: outputGradient)

@@ -24,12 +24,9 @@ extension ReferenceBackend {
         return Tensor(shape: [o.n, o.h, o.w, o.c], scalars: out)
     }
 
-    /// The separate operations.
     public func conv2D(_ x: Tensor, kernel: Tensor, bias: Tensor?, geometry: WindowGeometry, adding residual: Tensor?,
                        relu: Bool) -> Tensor {
-        let convolved = conv2D(x, kernel: kernel, bias: bias, geometry: geometry)
-        let sum = residual.map { add([convolved, $0]) } ?? convolved
-        return relu ? self.relu(sum) : sum
+        conv2DApart(x, kernel: kernel, bias: bias, geometry: geometry, adding: residual, relu: relu)
     }
 
     public func conv2DBackward(_ x: Tensor, kernel: Tensor, outputGradient dy: Tensor, geometry g: WindowGeometry,
