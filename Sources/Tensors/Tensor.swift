@@ -32,6 +32,8 @@ public final class TensorStorage {
     public static func resetPeakBytes() { ck_tensor_memory_reset_peak() }
     /// Bytes the pool keeps for reuse.
     public static var cachedBytes: Int { ck_tensor_memory_cached() }
+    /// Bytes of the pool's blocks, serving tensors or kept (tensors under 1 MiB use malloc and are not among them).
+    public static var mappedBytes: Int { ck_tensor_memory_mapped() }
     /// Gives the system back the pooled buffers no tensor has used since the previous call: call it once per
     /// repeated unit of work (a training step, a batch of predictions), so that buffers of sizes no longer asked
     /// for (after a change of batch size, say) do not stay.

@@ -2,8 +2,8 @@ import Tensors
 import XCTest
 
 /// The tensors' memory pool (CKernels/tensor_memory.c): freed large buffers serve the next tensor of their size (or,
-/// when none of its size is kept, a tensor of at least half their size), buffers idle for a whole trim period go back to the
-/// system, and what the pool holds stays within half again the most tensors have held at once.
+/// when none of its size is kept, a tensor of at least four fifths their size), a tensor no kept buffer serves is
+/// made of kept buffers' pages instead of new ones, and buffers idle for a whole trim period go back to the system.
 final class TensorMemoryTests: XCTestCase {
     private let megabyte = 1 << 20
 
@@ -36,22 +36,77 @@ final class TensorMemoryTests: XCTestCase {
         XCTAssertEqual(TensorStorage.liveBytes - live, 7 * megabyte / 10 * 4)
     }
 
-    func testAKeptBufferServesASmallerTensorOfAtLeastHalfItsSizeWhenNoneOfItsOwnSizeIsKept() {
+    func testAKeptBufferServesASmallerTensorOfAtLeastFourFifthsItsSizeWhenNoneOfItsOwnSizeIsKept() {
         emptyPool()
-        var large: Tensor? = Tensor(zeros: [megabyte + megabyte / 2])  // 6 MiB
+        var large: Tensor? = Tensor(zeros: [megabyte + megabyte / 4])  // 5 MiB
         let address = large!.withUnsafeBufferPointer { $0.baseAddress! }
         large = nil
         XCTAssertNil(large)
         var smaller: Tensor? = Tensor(zeros: [megabyte])  // 4 MiB
-        XCTAssertEqual(smaller!.withUnsafeBufferPointer { $0.baseAddress! }, address, "the 6 MiB buffer serves 4 MiB")
+        XCTAssertEqual(smaller!.withUnsafeBufferPointer { $0.baseAddress! }, address, "the 5 MiB buffer serves 4 MiB")
         XCTAssertEqual(smaller!.scalars.max(), 0)
         XCTAssertEqual(TensorStorage.cachedBytes, 0)
         smaller = nil
         XCTAssertNil(smaller)
-        XCTAssertEqual(TensorStorage.cachedBytes, 6 * megabyte, "freed, it is kept as the 6 MiB buffer it is")
-        let small = Tensor(zeros: [megabyte / 2])  // 2 MiB: less than half of 6
+        XCTAssertEqual(TensorStorage.cachedBytes, 5 * megabyte, "freed, it is kept as the 5 MiB buffer it is")
+        let small = Tensor(zeros: [megabyte * 3 / 4])  // 3 MiB: less than four fifths of 5
         XCTAssertNotEqual(small.withUnsafeBufferPointer { $0.baseAddress! }, address)
-        XCTAssertEqual(TensorStorage.cachedBytes, 6 * megabyte)
+        XCTAssertEqual(TensorStorage.cachedBytes, 2 * megabyte - 4096, "the rest of the 5 MiB buffer, less a header page")
+    }
+
+    /// A tensor of `count` elements filled with their indices, read back: every page of it is there and its own. With
+    /// `reusingPages`, it also checks that no page was new (a new page reads all zero; the pages this test's buffers
+    /// give hold their indices or a block's header).
+    private func tensorHoldingItsIndices(_ count: Int, reusingPages: Bool = false, file: StaticString = #filePath,
+                                         line: UInt = #line) -> Tensor {
+        var tensor = Tensor(uninitializedShape: [count])
+        if reusingPages {
+            let newPages = tensor.withUnsafeStorage { values in
+                stride(from: 0, to: count, by: 1024).filter { start in values[start..<min(start + 1024, count)].allSatisfy { $0 == 0 } }
+            }
+            XCTAssertEqual(newPages.count, 0, "pages not taken from kept buffers", file: file, line: line)
+        }
+        tensor.withUnsafeMutableStorage { for i in 0..<count { $0[i] = Float(i % 65_536) } }
+        XCTAssertTrue(tensor.withUnsafeStorage { values in (0..<count).allSatisfy { values[$0] == Float($0 % 65_536) } },
+                      file: file, line: line)
+        return tensor
+    }
+
+    func testATensorNoKeptBufferServesIsMadeOfKeptBuffersPagesNotNewOnes() {
+        emptyPool()
+        var buffers: [Tensor]? = (0..<4).map { _ in tensorHoldingItsIndices(megabyte) }  // 4 x 4 MiB
+        let mapped = TensorStorage.mappedBytes
+        buffers = nil
+        XCTAssertNil(buffers)
+        // 12 MiB: three of them moved whole, with their header pages.
+        var assembled: Tensor? = tensorHoldingItsIndices(3 * megabyte, reusingPages: true)
+        XCTAssertEqual(TensorStorage.mappedBytes, mapped, "no new pages")
+        XCTAssertEqual(TensorStorage.cachedBytes, 4 * megabyte)
+        assembled = nil
+        XCTAssertNil(assembled)
+        // 8 MiB: the tail of the 12 MiB buffer (the smallest kept one large enough), its pages in two of the three
+        // mappings it is made of; the rest of it stays kept.
+        let tail = tensorHoldingItsIndices(2 * megabyte, reusingPages: true)
+        XCTAssertEqual(TensorStorage.mappedBytes, mapped)
+        XCTAssertEqual(TensorStorage.cachedBytes, 4 * megabyte + 4 * megabyte + 4096, "the untouched 4 MiB buffer and the rest")
+        XCTAssertEqual(tail.count, 2 * megabyte)
+    }
+
+    func testABufferMadeOfManyOthersGoesBackToTheSystemWhenFreed() {
+        emptyPool()
+        let base = TensorStorage.mappedBytes
+        var buffers: [Tensor]? = (0..<40).map { _ in tensorHoldingItsIndices(megabyte / 4) }  // 40 x 1 MiB
+        let mapped = TensorStorage.mappedBytes
+        XCTAssertEqual(mapped, base + 40 * (megabyte + 4096))
+        buffers = nil
+        XCTAssertNil(buffers)
+        // 40 MiB from forty mappings: more than a kept buffer may span, so the system takes it back when it is freed.
+        var assembled: Tensor? = tensorHoldingItsIndices(10 * megabyte, reusingPages: true)
+        XCTAssertEqual(TensorStorage.mappedBytes, mapped)
+        XCTAssertEqual(TensorStorage.cachedBytes, 0)
+        assembled = nil
+        XCTAssertNil(assembled)
+        XCTAssertEqual(TensorStorage.mappedBytes, base)
     }
 
     func testBuffersIdleForAWholePeriodAreReleased() {
@@ -66,24 +121,5 @@ final class TensorMemoryTests: XCTestCase {
         TensorStorage.trimPool()
         XCTAssertEqual(TensorStorage.cachedBytes, 0, "the 2 MiB buffer went unused for a whole period")
         XCTAssertEqual(reused.count, megabyte)
-    }
-
-    func testAPoolKeepingBuffersOfOtherSizesReleasesThemBeforeGrowing() {
-        emptyPool()
-        TensorStorage.resetPeakBytes()
-        let base = TensorStorage.liveBytes
-        // Kept buffers of one size, then a request of another: keeping them all would hold more than half again the
-        // peak, so the oldest go first.
-        let count = max(16, base / (4 * megabyte) + 1)
-        var tensors: [Tensor]? = (0..<count).map { _ in Tensor(zeros: [megabyte]) }
-        let peak = TensorStorage.peakBytes
-        XCTAssertEqual(peak, base + count * 4 * megabyte)
-        tensors = nil
-        XCTAssertNil(tensors)
-        XCTAssertEqual(TensorStorage.cachedBytes, count * 4 * megabyte)
-        let other = Tensor(zeros: [(count + 1) * megabyte])  // all of them and 4 MiB more
-        XCTAssertLessThanOrEqual(TensorStorage.liveBytes + TensorStorage.cachedBytes, peak + peak / 2)
-        XCTAssertLessThan(TensorStorage.cachedBytes, count * 4 * megabyte)
-        XCTAssertEqual(other.count, (count + 1) * megabyte)
     }
 }
