@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 // A block spans at most `max_pieces` mappings; one of more than `kept_pieces` goes back to the system when freed, so
 // the process never nears the system's limit on mappings (65530 by default; measured: under 700 in all).
@@ -142,6 +143,9 @@ static long tail_pieces(const struct free_block *block, long bytes) {
 // recomputing its concatenations makes and frees each a little larger than the last), so without this the pool
 // would map and fault in new pages every step, or keep blocks of every size. Taken from the lists; under the lock.
 static long choose_donors(long *size, struct free_block **donors, long *tail) {
+    static long system_page = 0;
+    if (!system_page) system_page = sysconf(_SC_PAGESIZE);
+    if (system_page != page) return 0;  // mremap moves whole system pages: headers and pieces would not line up
     long need = page + *size, pieces = 0, count = 0;
     *tail = 0;
     struct size_list *fit = NULL;
@@ -151,20 +155,20 @@ static long choose_donors(long *size, struct free_block **donors, long *tail) {
     for (struct free_block *donor = fit ? fit->newest : oldest, *next; donor && need > 0; donor = next) {
         next = donor->newer;
         long whole = page + donor->bytes;
-        if (whole > need && whole - need < page + pooled_bytes) {
-            *size += whole - need;
-            need = whole;
-        }
-        long giving = whole <= need ? donor->pieces : tail_pieces(donor, need);
+        int all = whole <= need || whole - need < page + pooled_bytes;
+        long giving = all ? donor->pieces : tail_pieces(donor, need);
         if (pieces + giving > max_pieces - 1) break;
         take(donor);
         donors[count++] = donor;
         pieces += giving;
-        if (whole <= need) {
-            need -= whole;
-        } else {
+        if (!all) {
             *tail = need;
             need = 0;
+        } else if (whole > need) {
+            *size += whole - need;
+            need = 0;
+        } else {
+            need -= whole;
         }
     }
     return count;
@@ -172,8 +176,9 @@ static long choose_donors(long *size, struct free_block **donors, long *tail) {
 
 // Moves the last `bytes` of `donor` (all of it when `bytes` is its whole mapped size) to `destination`, one mremap per
 // mapping, noting each moved piece in `block`, and leaves the donor its first pieces. Returns the bytes moved: short
-// of `bytes` only if mremap failed (the system's limit on mappings), when what was not moved is unmapped.
-static long move_tail(struct free_block *donor, long bytes, char *destination, struct free_block *block) {
+// of `bytes` only if mremap failed, when `*failed` is the length of the move that failed and what the donor had left
+// to give is unmapped.
+static long move_tail(struct free_block *donor, long bytes, char *destination, struct free_block *block, long *failed) {
     long pieces = donor->pieces, piece_bytes[max_pieces];
     for (long i = 0; i < pieces; i++) piece_bytes[i] = donor->piece_bytes[i];  // the header may move with them
     long end = page + donor->bytes, start = end - bytes, at = 0, moved = 0;
@@ -190,6 +195,7 @@ static long move_tail(struct free_block *donor, long bytes, char *destination, s
         if (mremap((char *)donor + from, (size_t)(to - from), (size_t)(to - from), MREMAP_MAYMOVE | MREMAP_FIXED,
                    destination + moved) == MAP_FAILED) {
             munmap((char *)donor + from, (size_t)(end - from));
+            *failed = to - from;
             return moved;
         }
         block->piece_bytes[block->pieces++] = to - from;
@@ -200,28 +206,36 @@ static long move_tail(struct free_block *donor, long bytes, char *destination, s
 
 // A new block of `size` (its header page included) made of the pages of `donors` (the last giving only its last
 // `tail` bytes when `tail` > 0, and kept again with the rest) and, past them, fresh pages. Reused pages cost no page
-// faults: mremap moves them. NULL, with the donors kept again, when the system has no memory left.
+// faults: mremap moves them. NULL, with the donors not yet used kept again, when the system has no memory left.
 static struct free_block *assembled_block(long size, struct free_block **donors, long count, long tail) {
-    char *memory = mmap(NULL, (size_t)(page + size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    long given = 0, moved = 0, kept_from = count;
+    const long total = page + size;
+    char *memory = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    long given = 0, moved = 0, failed = 0, kept_from = memory == MAP_FAILED ? 0 : count;
     struct free_block pieces = {.pieces = 0};
-    if (memory != MAP_FAILED) {
-        for (long i = 0; i < count; i++) {
-            long giving = i == count - 1 && tail > 0 ? tail : page + donors[i]->bytes;
-            long done = move_tail(donors[i], giving, memory + moved, &pieces);
-            given += giving;
-            moved += done;
-            if (done < giving) {  // fresh pages stand in for the rest; the other donors stay kept
-                kept_from = i + 1;
-                break;
-            }
+    for (long i = 0; i < kept_from; i++) {
+        long giving = i == count - 1 && tail > 0 ? tail : page + donors[i]->bytes;
+        long done = move_tail(donors[i], giving, memory + moved, &pieces, &failed);
+        given += giving;
+        moved += done;
+        if (failed) {
+            kept_from = i + 1;
+            if (tail > 0 && i == count - 1) kept_from = i;  // its first pieces
         }
-        if (moved < page + size) pieces.piece_bytes[pieces.pieces++] = page + size - moved;
     }
+    if (failed) {
+        // mremap may have unmapped its destination before failing, and another thread may map there: give back
+        // only what is still this block's, around that range, and start again with fresh pages.
+        if (moved > 0) munmap(memory, (size_t)moved);
+        if (moved + failed < total) munmap(memory + moved + failed, (size_t)(total - moved - failed));
+        memory = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        moved = 0;
+        pieces.pieces = 0;
+    }
+    if (memory != MAP_FAILED && moved < total) pieces.piece_bytes[pieces.pieces++] = total - moved;
     pthread_mutex_lock(&lock);
-    if (memory != MAP_FAILED) mapped += page + size - given;
-    if (tail > 0 && kept_from == count) kept_from = count - 1;  // the last donor's first pieces
-    for (long i = memory == MAP_FAILED ? 0 : kept_from; i < count; i++) keep_or_release(donors[i]);
+    mapped += (memory != MAP_FAILED ? total : 0) - given;
+    if (tail > 0 && kept_from == count && !failed && memory != MAP_FAILED) kept_from = count - 1;  // its first pieces
+    for (long i = kept_from; i < count; i++) keep_or_release(donors[i]);
     pthread_mutex_unlock(&lock);
     if (memory == MAP_FAILED) return NULL;
     struct free_block *block = (struct free_block *)memory;
@@ -309,6 +323,13 @@ long ck_tensor_memory_peak(void) { return read_locked(&peak); }
 long ck_tensor_memory_cached(void) { return read_locked(&cached); }
 
 long ck_tensor_memory_mapped(void) { return read_locked(&mapped); }
+
+long ck_tensor_memory_mappings(const void *block, long bytes, long *lengths, long capacity) {
+    if (bytes < pooled_bytes) return 0;
+    const struct free_block *header = (const struct free_block *)((const char *)block - page);
+    for (long i = 0; i < header->pieces && i < capacity; i++) lengths[i] = header->piece_bytes[i];
+    return header->pieces;
+}
 
 void ck_tensor_memory_reset_peak(void) {
     pthread_mutex_lock(&lock);

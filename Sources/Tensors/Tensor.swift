@@ -34,6 +34,13 @@ public final class TensorStorage {
     public static var cachedBytes: Int { ck_tensor_memory_cached() }
     /// Bytes of the pool's blocks, serving tensors or kept (tensors under 1 MiB use malloc and are not among them).
     public static var mappedBytes: Int { ck_tensor_memory_mapped() }
+    /// The lengths of the mappings a tensor's pooled buffer lies in, the page in front of it first, in address order
+    /// (empty under 1 MiB): where the pool may move its pages with one mremap each. For tests, against the system's.
+    public static func mappingLengths(of base: UnsafeRawPointer, bytes: Int) -> [Int] {
+        var lengths = [Int](repeating: 0, count: 64)
+        let count = lengths.withUnsafeMutableBufferPointer { ck_tensor_memory_mappings(base, bytes, $0.baseAddress, 64) }
+        return Array(lengths.prefix(count))
+    }
     /// Gives the system back the pooled buffers no tensor has used since the previous call: call it once per
     /// repeated unit of work (a training step, a batch of predictions), so that buffers of sizes no longer asked
     /// for (after a change of batch size, say) do not stay.

@@ -40,6 +40,7 @@ final class TensorMemoryTests: XCTestCase {
         emptyPool()
         var large: Tensor? = Tensor(zeros: [megabyte + megabyte / 4])  // 5 MiB
         let address = large!.withUnsafeBufferPointer { $0.baseAddress! }
+        let mapped = TensorStorage.mappedBytes
         large = nil
         XCTAssertNil(large)
         var smaller: Tensor? = Tensor(zeros: [megabyte])  // 4 MiB
@@ -52,6 +53,7 @@ final class TensorMemoryTests: XCTestCase {
         let small = Tensor(zeros: [megabyte * 3 / 4])  // 3 MiB: less than four fifths of 5
         XCTAssertNotEqual(small.withUnsafeBufferPointer { $0.baseAddress! }, address)
         XCTAssertEqual(TensorStorage.cachedBytes, 2 * megabyte - 4096, "the rest of the 5 MiB buffer, less a header page")
+        XCTAssertEqual(TensorStorage.mappedBytes, mapped, "its tail moved, nothing mapped anew")
     }
 
     /// A tensor of `count` elements filled with their indices, read back: every page of it is there and its own. With
@@ -72,6 +74,26 @@ final class TensorMemoryTests: XCTestCase {
         return tensor
     }
 
+    /// Every boundary between the system's mappings inside a tensor's buffer (and the page in front of it) is one the
+    /// pool recorded: each recorded mapping lies within one of the system's, so mremap can move it in one call (kernels
+    /// before 6.17 move no range spanning two; this machine's may, so only the system's list can tell).
+    private func assertMappingsAreTheSystems(_ tensor: Tensor, file: StaticString = #filePath, line: UInt = #line) {
+        let base = tensor.withUnsafeStorage { UnsafeRawPointer($0.baseAddress!) }
+        let lengths = TensorStorage.mappingLengths(of: base, bytes: tensor.count * 4)
+        XCTAssertFalse(lengths.isEmpty, file: file, line: line)
+        let start = Int(bitPattern: base) - 4096, end = start + lengths.reduce(0, +)
+        let recorded = Set(lengths.indices.map { start + lengths[..<$0].reduce(0, +) } + [end])
+        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+        let systems = maps.split(separator: "\n").flatMap { entry in
+            entry.split(separator: " ")[0].split(separator: "-").compactMap { Int($0, radix: 16) }
+        }
+        XCTAssertFalse(systems.isEmpty, file: file, line: line)
+        for boundary in systems where boundary > start && boundary < end {
+            XCTAssertTrue(recorded.contains(boundary), "a mapping starts or ends at \(boundary - start) bytes into the buffer",
+                          file: file, line: line)
+        }
+    }
+
     func testATensorNoKeptBufferServesIsMadeOfKeptBuffersPagesNotNewOnes() {
         emptyPool()
         var buffers: [Tensor]? = (0..<4).map { _ in tensorHoldingItsIndices(megabyte) }  // 4 x 4 MiB
@@ -80,6 +102,7 @@ final class TensorMemoryTests: XCTestCase {
         XCTAssertNil(buffers)
         // 12 MiB: three of them moved whole, with their header pages.
         var assembled: Tensor? = tensorHoldingItsIndices(3 * megabyte, reusingPages: true)
+        assertMappingsAreTheSystems(assembled!)
         XCTAssertEqual(TensorStorage.mappedBytes, mapped, "no new pages")
         XCTAssertEqual(TensorStorage.cachedBytes, 4 * megabyte)
         assembled = nil
@@ -87,9 +110,24 @@ final class TensorMemoryTests: XCTestCase {
         // 8 MiB: the tail of the 12 MiB buffer (the smallest kept one large enough), its pages in two of the three
         // mappings it is made of; the rest of it stays kept.
         let tail = tensorHoldingItsIndices(2 * megabyte, reusingPages: true)
+        assertMappingsAreTheSystems(tail)
         XCTAssertEqual(TensorStorage.mappedBytes, mapped)
         XCTAssertEqual(TensorStorage.cachedBytes, 4 * megabyte + 4 * megabyte + 4096, "the untouched 4 MiB buffer and the rest")
         XCTAssertEqual(tail.count, 2 * megabyte)
+        // The rest (a whole mapping and the first page of the next) serves 4 MiB once the untouched buffer is taken,
+        // and then, freed, gives its pages with the untouched one to 8 MiB.
+        var untouched: Tensor? = tensorHoldingItsIndices(megabyte, reusingPages: true)
+        var rest: Tensor? = tensorHoldingItsIndices(megabyte, reusingPages: true)
+        assertMappingsAreTheSystems(rest!)
+        XCTAssertEqual(TensorStorage.cachedBytes, 0)
+        (untouched, rest) = (nil, nil)
+        XCTAssertNil(untouched)
+        XCTAssertNil(rest)
+        let both = tensorHoldingItsIndices(2 * megabyte, reusingPages: true)
+        assertMappingsAreTheSystems(both)
+        XCTAssertEqual(TensorStorage.cachedBytes, 0)
+        XCTAssertEqual(TensorStorage.mappedBytes, mapped)
+        XCTAssertEqual(both.count, 2 * megabyte)
     }
 
     func testABufferMadeOfManyOthersGoesBackToTheSystemWhenFreed() {
@@ -102,6 +140,9 @@ final class TensorMemoryTests: XCTestCase {
         XCTAssertNil(buffers)
         // 40 MiB from forty mappings: more than a kept buffer may span, so the system takes it back when it is freed.
         var assembled: Tensor? = tensorHoldingItsIndices(10 * megabyte, reusingPages: true)
+        assertMappingsAreTheSystems(assembled!)
+        XCTAssertEqual(TensorStorage.mappingLengths(of: assembled!.withUnsafeStorage { UnsafeRawPointer($0.baseAddress!) },
+                                                    bytes: 40 * megabyte).count, 40)
         XCTAssertEqual(TensorStorage.mappedBytes, mapped)
         XCTAssertEqual(TensorStorage.cachedBytes, 0)
         assembled = nil
