@@ -36,9 +36,8 @@ static long list_count = 0, list_capacity = 0;
 static struct free_block *oldest = NULL, *newest = NULL;
 static unsigned long period = 0;
 static long live = 0, peak = 0, cached = 0;
-// Bytes of the blocks serving tensors (a tensor may have a block of a larger class; below 1 MiB, its malloc'ed
-// bytes), and their high-water mark; and the bytes of every pooled block, headers included.
-static long held = 0, held_peak = 0, mapped = 0;
+// Bytes of every pooled block, serving a tensor or kept, headers included.
+static long mapped = 0;
 
 // The size of the blocks that serve `bytes`: eight classes per doubling (at 1 MiB and more their steps are whole
 // pages), so that tensors of nearby sizes share blocks (a DenseNet's concatenations grow by 32 channels a layer)
@@ -98,22 +97,22 @@ static void take(struct free_block *block) {
     cached -= list->bytes;
 }
 
+// Gives a block (not kept) back to the system, across all its mappings.
+static void unmap_block(struct free_block *block) {
+    mapped -= page + block->bytes;
+    munmap(block, (size_t)(page + block->bytes));
+}
+
 static void release(struct free_block *block) {
-    long bytes = page + lists[block->list].bytes;
     take(block);
-    mapped -= bytes;
-    munmap(block, (size_t)bytes);  // across all its mappings
+    unmap_block(block);
 }
 
 // Keeps `block` (taken, or just freed) for reuse, or gives it back when no list can be made for its size.
 static void keep_or_release(struct free_block *block) {
     struct size_list *list = list_for(block->bytes);
-    if (list) {
-        keep(block, list);
-    } else {
-        mapped -= page + block->bytes;
-        munmap(block, (size_t)(page + block->bytes));
-    }
+    if (list) keep(block, list);
+    else unmap_block(block);
 }
 
 // A kept block for `size`: the newest of its class, or else of the smallest class up to a quarter larger that has one
@@ -245,11 +244,9 @@ static struct free_block *assembled_block(long size, struct free_block **donors,
     return block;
 }
 
-static void count_allocation(long bytes, long block_bytes) {
+static void count_allocation(long bytes) {
     live += bytes;
     if (live > peak) peak = live;
-    held += block_bytes;
-    if (held > held_peak) held_peak = held;
 }
 
 void *ck_tensor_memory_allocate(long bytes) {
@@ -257,7 +254,7 @@ void *ck_tensor_memory_allocate(long bytes) {
         void *block = NULL;
         if (posix_memalign(&block, 64, (size_t)bytes) != 0) return NULL;
         pthread_mutex_lock(&lock);
-        count_allocation(bytes, bytes);
+        count_allocation(bytes);
         pthread_mutex_unlock(&lock);
         return block;
     }
@@ -267,14 +264,13 @@ void *ck_tensor_memory_allocate(long bytes) {
     struct free_block *reused = kept_block_for(size);
     if (reused) take(reused);
     else count = choose_donors(&size, donors, &tail);
-    count_allocation(bytes, reused ? reused->bytes : size);
+    count_allocation(bytes);
     pthread_mutex_unlock(&lock);
     if (reused) return (char *)reused + page;
     struct free_block *block = assembled_block(size, donors, count, tail);
     if (block) return (char *)block + page;
     pthread_mutex_lock(&lock);
     live -= bytes;
-    held -= size;
     pthread_mutex_unlock(&lock);
     return NULL;
 }
@@ -284,20 +280,14 @@ void ck_tensor_memory_free(void *block, long bytes) {
         free(block);
         pthread_mutex_lock(&lock);
         live -= bytes;
-        held -= bytes;
         pthread_mutex_unlock(&lock);
         return;
     }
     struct free_block *header = (struct free_block *)((char *)block - page);
     pthread_mutex_lock(&lock);
     live -= bytes;
-    held -= header->bytes;
-    if (header->pieces > kept_pieces) {
-        mapped -= page + header->bytes;
-        munmap(header, (size_t)(page + header->bytes));
-    } else {
-        keep_or_release(header);
-    }
+    if (header->pieces > kept_pieces) unmap_block(header);
+    else keep_or_release(header);
     pthread_mutex_unlock(&lock);
 }
 
@@ -334,7 +324,6 @@ long ck_tensor_memory_mappings(const void *block, long bytes, long *lengths, lon
 void ck_tensor_memory_reset_peak(void) {
     pthread_mutex_lock(&lock);
     peak = live;
-    held_peak = held;
     pthread_mutex_unlock(&lock);
 }
 

@@ -26,7 +26,7 @@ long ck_tensor_memory_mapped(void);
 // The lengths of the mappings the pages of a block in use lie in, its header page first, in address order (at most
 // `capacity` of them written); returns how many there are, 0 for a block under the pooled size. For tests.
 long ck_tensor_memory_mappings(const void *block, long bytes, long *lengths, long capacity);
-// Starts a new high-water mark at the bytes in use now (of tensors, and of the blocks serving them: the pool's bound).
+// Starts a new high-water mark at the bytes in use now.
 void ck_tensor_memory_reset_peak(void);
 
 #endif
